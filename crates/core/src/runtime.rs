@@ -1,0 +1,272 @@
+//! The `Runtime` trait: what every backend (local, oci, docker, slurm,
+//! kubernetes) implements, plus the small types that cross it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use ferry_spec::Workload;
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::{Status, WorkloadId};
+
+/// Which backend runs a workload. Shown as the VENDOR column of `ferry ps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    Local,
+    Oci,
+    Docker,
+    Slurm,
+    Kubernetes,
+}
+
+impl RuntimeKind {
+    pub const ALL: [RuntimeKind; 5] = [
+        RuntimeKind::Local,
+        RuntimeKind::Oci,
+        RuntimeKind::Docker,
+        RuntimeKind::Slurm,
+        RuntimeKind::Kubernetes,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Local => "local",
+            RuntimeKind::Oci => "oci",
+            RuntimeKind::Docker => "docker",
+            RuntimeKind::Slurm => "slurm",
+            RuntimeKind::Kubernetes => "kubernetes",
+        }
+    }
+}
+
+impl fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for RuntimeKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        RuntimeKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown runtime {s:?} (expected one of local, oci, docker, slurm, kubernetes)"))
+    }
+}
+
+/// What a runtime can do, so callers can refuse early with a clear message
+/// instead of failing obscurely inside the backend.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    pub pause: bool,
+    pub checkpoint: bool,
+    pub ports: bool,
+    pub gpus: bool,
+    pub multi_node: bool,
+    pub stats: bool,
+    /// Runs a workload without an image, as host processes.
+    pub host_process: bool,
+    /// Runs container images.
+    pub images: bool,
+}
+
+/// An operation a caller may ask for; used in "not supported" messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Pause,
+    Resume,
+    Checkpoint,
+    Restore,
+    Stats,
+    Ports,
+    Gpus,
+    MultiNode,
+    HostProcess,
+    Images,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Pause => "pause",
+            Operation::Resume => "resume",
+            Operation::Checkpoint => "checkpoint",
+            Operation::Restore => "restore",
+            Operation::Stats => "stats",
+            Operation::Ports => "published ports",
+            Operation::Gpus => "GPUs",
+            Operation::MultiNode => "multi-node workloads",
+            Operation::HostProcess => "workloads without an image",
+            Operation::Images => "container images",
+        }
+    }
+}
+
+impl Capabilities {
+    pub fn supports(&self, op: Operation) -> bool {
+        match op {
+            Operation::Pause | Operation::Resume => self.pause,
+            Operation::Checkpoint | Operation::Restore => self.checkpoint,
+            Operation::Stats => self.stats,
+            Operation::Ports => self.ports,
+            Operation::Gpus => self.gpus,
+            Operation::MultiNode => self.multi_node,
+            Operation::HostProcess => self.host_process,
+            Operation::Images => self.images,
+        }
+    }
+
+    /// `Err(Unsupported)` unless the runtime of `kind` can do `op`.
+    pub fn require(&self, kind: RuntimeKind, op: Operation) -> Result<(), RuntimeError> {
+        if self.supports(op) {
+            Ok(())
+        } else {
+            Err(RuntimeError::Unsupported { runtime: kind, operation: op.as_str() })
+        }
+    }
+
+    /// Every capability `w` needs that this runtime lacks, checked before start.
+    pub fn check_workload(&self, kind: RuntimeKind, w: &Workload) -> Result<(), RuntimeError> {
+        if w.image.is_none() {
+            self.require(kind, Operation::HostProcess)?;
+        } else {
+            self.require(kind, Operation::Images)?;
+        }
+        if w.resources.gpus.unwrap_or(0) > 0 {
+            self.require(kind, Operation::Gpus)?;
+        }
+        if w.nodes > 1 {
+            self.require(kind, Operation::MultiNode)?;
+        }
+        Ok(())
+    }
+}
+
+/// The runtime's own name for a started workload, enough to find it again
+/// without the state store (a pid directory, a container id, a job id …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handle {
+    pub runtime: RuntimeKind,
+    pub workload: WorkloadId,
+    /// Native id: container id, Slurm job id, Kubernetes object name …
+    pub native_id: String,
+    /// Runtime-specific facts worth showing in `ferry inspect` (pids, ports, chosen binary).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub details: BTreeMap<String, String>,
+}
+
+/// Everything a runtime needs to start one workload.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub id: WorkloadId,
+    /// Instance name (unique among live workloads).
+    pub name: String,
+    pub context: String,
+    pub workload: Workload,
+    /// Directory of the workload file: relative paths are resolved against it.
+    pub spec_dir: PathBuf,
+}
+
+/// Which stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogSource {
+    Stdout,
+    Stderr,
+}
+
+/// One line of a workload's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub source: LogSource,
+    pub time: Option<DateTime<Utc>>,
+    /// The line without its trailing newline; may be non-UTF-8.
+    pub text: Vec<u8>,
+    /// False when the line was cut (no newline yet, or over the line limit).
+    pub complete: bool,
+}
+
+/// How `logs()` should read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogOptions {
+    pub follow: bool,
+    /// Only the last N lines.
+    pub tail: Option<usize>,
+}
+
+pub type LogStream = BoxStream<'static, Result<LogLine, RuntimeError>>;
+
+/// Point-in-time resource usage.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Total CPU time consumed, in nanoseconds.
+    pub cpu_usage_ns: u64,
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: Option<u64>,
+    pub pids: u64,
+}
+
+/// Errors a runtime reports. Messages are written for the person at the terminal.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("{operation} is not supported by the {runtime} runtime")]
+    Unsupported { runtime: RuntimeKind, operation: &'static str },
+    #[error("{operation} is not possible: {why}")]
+    NotPossible { operation: &'static str, why: String },
+    #[error("no such workload in the {runtime} runtime: {native_id}")]
+    NotFound { runtime: RuntimeKind, native_id: String },
+    #[error("invalid workload: {0}")]
+    InvalidWorkload(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Backend(String),
+}
+
+impl RuntimeError {
+    /// Wrap an I/O error with what was being done.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
+        let context = context.into();
+        move |source| RuntimeError::Io { context, source }
+    }
+}
+
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+/// A backend that runs workloads. One value per context.
+///
+/// Implementations own their native state (pid files, containers, jobs) and
+/// must be able to find their own workloads again through [`Runtime::list`]
+/// even if Ferry's state store is lost.
+#[async_trait]
+pub trait Runtime: Send + Sync {
+    fn kind(&self) -> RuntimeKind;
+    fn capabilities(&self) -> Capabilities;
+    async fn start(&self, launch: &Launch) -> Result<Handle>;
+    async fn status(&self, h: &Handle) -> Result<Status>;
+    /// All workloads this runtime started (for this context), with their status.
+    async fn list(&self) -> Result<Vec<(Handle, Status)>>;
+    async fn logs(&self, h: &Handle, opts: LogOptions) -> Result<LogStream>;
+    async fn stats(&self, h: &Handle) -> Result<Stats>;
+    /// Ask to stop (SIGTERM or equivalent); kill everything after `grace`.
+    async fn stop(&self, h: &Handle, grace: Duration) -> Result<()>;
+    /// Forget the workload and free what it held. Refuses a live workload.
+    async fn destroy(&self, h: &Handle) -> Result<()>;
+    async fn pause(&self, h: &Handle) -> Result<()>;
+    async fn resume(&self, h: &Handle) -> Result<()>;
+    async fn checkpoint(&self, h: &Handle, to: &Path) -> Result<()>;
+    async fn restore(&self, from: &Path) -> Result<Handle>;
+    async fn gpu_enabled(&self) -> Result<bool>;
+}

@@ -1,0 +1,1 @@
+//! local runtime (being written)
