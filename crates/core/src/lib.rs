@@ -5,7 +5,9 @@
 //! - [`context`]: named runtime configurations (`ferry context …`).
 //! - [`store`]: the SQLite state store that records workloads and their history.
 
+pub mod bindings;
 pub mod context;
+pub mod engine;
 mod id;
 pub mod paths;
 mod runtime;

@@ -1,0 +1,204 @@
+//! The engine: one context's runtime plus the state store, and the few rules
+//! that tie them together (unique live names, status history, re-discovery).
+//! Front ends (the CLI now, the scheduler daemon later) go through it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use ferry_spec::Workload;
+
+use crate::context::{Context, ContextStore};
+use crate::store::{NewWorkload, Store, StoreError, WorkloadRecord};
+use crate::{Handle, Launch, Runtime, RuntimeError, Status, WorkloadId};
+
+/// Errors from the engine: the store's or the runtime's, with context.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error("workload {name} ({id}) never started: {status}")]
+    NeverStarted { name: String, id: String, status: Status },
+}
+
+pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// Keys a runtime may put in [`Handle::details`] from `list()` so that a
+/// workload can be re-adopted after the store was lost.
+pub const DETAIL_NAME: &str = "name";
+pub const DETAIL_SPEC: &str = "spec";
+
+/// Builds the runtime a context describes (the front end knows which
+/// runtime crates exist; the engine does not).
+pub type RuntimeFactory = Box<dyn Fn(&Context) -> std::result::Result<Arc<dyn Runtime>, RuntimeError> + Send + Sync>;
+
+pub struct Engine {
+    pub store: Store,
+    /// The context new workloads start in.
+    pub context: Context,
+    contexts: ContextStore,
+    factory: RuntimeFactory,
+    runtimes: Mutex<HashMap<String, Arc<dyn Runtime>>>,
+}
+
+impl Engine {
+    pub fn new(store: Store, context: Context, contexts: ContextStore, factory: RuntimeFactory) -> Self {
+        Engine { store, context, contexts, factory, runtimes: Mutex::new(HashMap::new()) }
+    }
+
+    /// The runtime of the context in force.
+    pub fn runtime(&self) -> Result<Arc<dyn Runtime>> {
+        let ctx = self.context.clone();
+        self.runtime_of(&ctx)
+    }
+
+    fn runtime_of(&self, ctx: &Context) -> Result<Arc<dyn Runtime>> {
+        let mut cache = self.runtimes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rt) = cache.get(&ctx.name) {
+            return Ok(rt.clone());
+        }
+        let rt = (self.factory)(ctx)?;
+        cache.insert(ctx.name.clone(), rt.clone());
+        Ok(rt)
+    }
+
+    /// The runtime that started `rec` (its context may not be the current one).
+    pub fn runtime_for(&self, rec: &WorkloadRecord) -> Result<Arc<dyn Runtime>> {
+        if rec.context == self.context.name {
+            return self.runtime();
+        }
+        let ctx = self.contexts.get(&rec.context).map_err(|e| {
+            RuntimeError::NotPossible { operation: "this", why: format!("workload {}: {e}", rec.name) }
+        })?;
+        self.runtime_of(&ctx)
+    }
+
+    /// Record a new workload and start it. A start failure is recorded as
+    /// `Failed` (never lost) and returned.
+    pub async fn launch(
+        &self,
+        workload: Workload,
+        spec_path: Option<PathBuf>,
+        name: Option<String>,
+    ) -> Result<WorkloadRecord> {
+        let runtime = self.runtime()?;
+        let kind = runtime.kind();
+        runtime.capabilities().check_workload(kind, &workload)?;
+        let id = WorkloadId::random();
+        let name = name.unwrap_or_else(|| workload.name.clone());
+        let spec_dir = spec_path
+            .as_ref()
+            .and_then(|p| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() }))
+            .unwrap_or_else(|| PathBuf::from("."));
+        self.store.insert(&NewWorkload {
+            id: id.clone(),
+            name: name.clone(),
+            context: self.context.name.clone(),
+            runtime: kind,
+            spec: workload.clone(),
+            spec_path: spec_path.clone(),
+        })?;
+        let launch = Launch { id: id.clone(), name, context: self.context.name.clone(), workload, spec_dir };
+        match runtime.start(&launch).await {
+            Ok(handle) => {
+                self.store.set_handle(&id, &handle)?;
+                self.refresh(self.store.get(&id)?).await
+            }
+            Err(e) => {
+                let failed = Status::Failed { exit_code: None, reason: format!("failed to start: {e}") };
+                self.store.record_status(&id, &failed, Utc::now())?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Bring a record up to date with its runtime (no-op once it ended).
+    pub async fn refresh(&self, rec: WorkloadRecord) -> Result<WorkloadRecord> {
+        if rec.status.is_terminal() {
+            return Ok(rec);
+        }
+        let Some(handle) = &rec.handle else { return Ok(rec) };
+        let runtime = match self.runtime_for(&rec) {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::warn!("cannot refresh {}: {e}", rec.name);
+                return Ok(rec);
+            }
+        };
+        let status = match runtime.status(handle).await {
+            Ok(s) => s,
+            Err(RuntimeError::NotFound { .. }) => Status::Failed {
+                exit_code: None,
+                reason: format!("the {} runtime no longer knows this workload", handle.runtime),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        // Re-read even when nothing changed here: the runtime's own monitor
+        // may have recorded a newer status meanwhile.
+        self.store.record_status(&rec.id, &status, Utc::now())?;
+        Ok(self.store.get(&rec.id)?)
+    }
+
+    /// Find by id, id prefix or name, refreshed.
+    pub async fn find(&self, query: &str) -> Result<WorkloadRecord> {
+        let rec = self.store.find(query)?;
+        self.refresh(rec).await
+    }
+
+    /// Find a started workload with the runtime that owns it.
+    pub async fn find_started(&self, query: &str) -> Result<(WorkloadRecord, Handle, Arc<dyn Runtime>)> {
+        let rec = self.find(query).await?;
+        let Some(handle) = rec.handle.clone() else {
+            return Err(EngineError::NeverStarted { name: rec.name, id: rec.id.to_string(), status: rec.status });
+        };
+        let runtime = self.runtime_for(&rec)?;
+        Ok((rec, handle, runtime))
+    }
+
+    /// All workloads, refreshed; first adopts any the runtime knows but the
+    /// store does not (the store was lost or another machine started them).
+    pub async fn list(&self, include_finished: bool) -> Result<Vec<WorkloadRecord>> {
+        self.adopt_unknown().await?;
+        let mut out = Vec::new();
+        for rec in self.store.list(true)? {
+            let rec = self.refresh(rec).await?;
+            if include_finished || rec.status.is_live() {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Re-discover workloads from the runtime. Returns how many were adopted.
+    pub async fn adopt_unknown(&self) -> Result<usize> {
+        let mut adopted = 0;
+        for (mut handle, status) in self.runtime()?.list().await? {
+            if self.store.get(&handle.workload).is_ok() {
+                continue;
+            }
+            let Some(spec) = handle.details.remove(DETAIL_SPEC).and_then(|s| serde_json::from_str::<Workload>(&s).ok())
+            else {
+                tracing::warn!("cannot adopt {}: the runtime kept no spec", handle.native_id);
+                continue;
+            };
+            let name = handle.details.remove(DETAIL_NAME).unwrap_or_else(|| spec.name.clone());
+            self.store.adopt(
+                &NewWorkload {
+                    id: handle.workload.clone(),
+                    name,
+                    context: self.context.name.clone(),
+                    runtime: handle.runtime,
+                    spec,
+                    spec_path: None,
+                },
+                &handle,
+                &status,
+            )?;
+            adopted += 1;
+        }
+        Ok(adopted)
+    }
+}
