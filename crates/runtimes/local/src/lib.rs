@@ -1,1 +1,363 @@
-//! local runtime (being written)
+//! `ferry-local`: the local runtime. Workloads run as host processes, each
+//! owned by a small detached monitor process (see [`monitor`]).
+//!
+//! Status mapping (native state → Ferry status):
+//!
+//! | native state                                   | Ferry status |
+//! |------------------------------------------------|--------------|
+//! | plan written, monitor not yet started the child | Pending |
+//! | main process alive                              | Running |
+//! | main process alive, cgroup frozen / SIGSTOPped  | Paused |
+//! | exit code 0                                     | Succeeded |
+//! | exit code N ≠ 0                                 | Failed{N, "exited with code N"} |
+//! | killed by signal S                              | Failed{128+S, "killed by signal S"} |
+//! | killed by the memory cgroup                     | Failed{137, "out of memory (…)"} |
+//! | timeout reached                                 | Failed{code, "timed out after …"} |
+//! | ended after `ferry stop`                        | Cancelled |
+//! | monitor died before recording an end            | Failed{None, "monitor … died …"} |
+
+pub mod cgroup;
+mod logfile;
+pub mod monitor;
+mod plan;
+mod state;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use ferry_core::{
+    engine,
+    Capabilities, Handle, Launch, LogLine, LogOptions, LogStream, Result, Runtime, RuntimeError, RuntimeKind,
+    Stats, Status, WorkloadId,
+};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+
+pub use logfile::{parse_record, LogReader};
+pub use plan::ProcessPlan;
+pub use state::{MonitorState, WorkloadDir};
+
+/// Host processes under per-workload monitors, state kept under `root`.
+pub struct LocalRuntime {
+    root: PathBuf,
+    context: String,
+    /// The program to start as `<exe> __monitor <dir>` (the `ferry` binary).
+    monitor_exe: PathBuf,
+}
+
+impl LocalRuntime {
+    pub fn new(root: PathBuf, context: impl Into<String>, monitor_exe: PathBuf) -> Self {
+        LocalRuntime { root, context: context.into(), monitor_exe }
+    }
+
+    fn dir(&self, h: &Handle) -> WorkloadDir {
+        WorkloadDir(self.root.join(h.workload.as_str()))
+    }
+
+    fn handle_for(&self, id: WorkloadId) -> Handle {
+        let dir = self.root.join(id.as_str());
+        Handle {
+            runtime: RuntimeKind::Local,
+            native_id: id.to_string(),
+            workload: id,
+            details: [("dir".to_string(), dir.display().to_string())].into(),
+        }
+    }
+
+    fn existing(&self, h: &Handle) -> Result<WorkloadDir> {
+        let wd = self.dir(h);
+        if wd.plan().exists() {
+            Ok(wd)
+        } else {
+            Err(RuntimeError::NotFound { runtime: RuntimeKind::Local, native_id: h.native_id.clone() })
+        }
+    }
+
+    /// The live state: `state.json`, corrected for pause and for a dead monitor.
+    fn observe(&self, wd: &WorkloadDir) -> Result<MonitorState> {
+        let mut st = wd.read_state()?;
+        if st.status.is_terminal() {
+            return Ok(st);
+        }
+        if !monitor_alive(wd) {
+            // Re-read: the monitor may have written its final state and exited
+            // between our two reads.
+            st = wd.read_state()?;
+            if !st.status.is_terminal() {
+                st.status = Status::Failed {
+                    exit_code: None,
+                    reason: format!(
+                        "the workload's monitor died before recording how it ended (see {})",
+                        wd.monitor_err().display()
+                    ),
+                };
+            }
+            return Ok(st);
+        }
+        if st.status == Status::Running && wd.paused_marker().exists() {
+            st.status = Status::Paused;
+        }
+        Ok(st)
+    }
+
+    fn running_state(&self, h: &Handle) -> Result<(WorkloadDir, MonitorState, Pid)> {
+        let wd = self.existing(h)?;
+        let st = self.observe(&wd)?;
+        match (st.status.is_live(), st.pid) {
+            (true, Some(pid)) => Ok((wd, st, Pid::from_raw(pid))),
+            _ => Err(RuntimeError::NotPossible {
+                operation: "this",
+                why: format!("workload {} is {}", h.workload.short(), st.status),
+            }),
+        }
+    }
+}
+
+/// Whether the monitor recorded in `monitor.pid` still runs (and is ours,
+/// not a recycled pid).
+fn monitor_alive(wd: &WorkloadDir) -> bool {
+    let Ok(pid) = std::fs::read_to_string(wd.monitor_pid()) else {
+        // Not written yet: `start` waits for it, so this is a monitor that never came up.
+        return false;
+    };
+    let Ok(pid) = pid.trim().parse::<i32>() else { return false };
+    if kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    // Guard against pid reuse: the monitor's command line names its directory.
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let needle = wd.0.as_os_str().as_encoded_bytes();
+    cmdline.windows(needle.len()).any(|w| w == needle)
+}
+
+#[async_trait]
+impl Runtime for LocalRuntime {
+    fn kind(&self) -> RuntimeKind {
+        RuntimeKind::Local
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pause: true,
+            checkpoint: false,
+            ports: true,
+            gpus: true,
+            multi_node: false,
+            stats: true,
+            host_process: true,
+            images: false,
+        }
+    }
+
+    async fn start(&self, launch: &Launch) -> Result<Handle> {
+        self.capabilities().check_workload(RuntimeKind::Local, &launch.workload)?;
+        if launch.workload.resources.gpus.unwrap_or(0) > 0 && !self.gpu_enabled().await? {
+            return Err(RuntimeError::NotPossible {
+                operation: "resources.gpus",
+                why: "no NVIDIA GPU on this host (no /dev/nvidia0); refusing to run a GPU workload on CPU".into(),
+            });
+        }
+        let plan = ProcessPlan::from_launch(launch)?;
+        let handle = self.handle_for(launch.id.clone());
+        let wd = self.dir(&handle);
+        std::fs::create_dir_all(&wd.0).map_err(RuntimeError::io(format!("cannot create {}", wd.0.display())))?;
+        state::write_json_atomic(&wd.plan(), &plan)?;
+        state::write_json_atomic(&wd.spec(), &launch.workload)?;
+        state::write_json_atomic(&wd.state(), &MonitorState::pending())?;
+        let err = std::fs::File::create(wd.monitor_err()).map_err(RuntimeError::io("create monitor.err"))?;
+        // The monitor forks into the background; this child exits as soon as
+        // monitor.pid is written.
+        let status = Command::new(&self.monitor_exe)
+            .arg("__monitor")
+            .arg(&wd.0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .status()
+            .map_err(RuntimeError::io(format!("cannot start monitor {}", self.monitor_exe.display())))?;
+        if !status.success() || !wd.monitor_pid().exists() {
+            let why = std::fs::read_to_string(wd.monitor_err()).unwrap_or_default();
+            return Err(RuntimeError::Backend(format!("monitor failed to start ({status}): {}", why.trim())));
+        }
+        Ok(handle)
+    }
+
+    async fn status(&self, h: &Handle) -> Result<Status> {
+        let wd = self.existing(h)?;
+        Ok(self.observe(&wd)?.status)
+    }
+
+    async fn list(&self) -> Result<Vec<(Handle, Status)>> {
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(RuntimeError::io(format!("cannot list {}", self.root.display()))(e)),
+        };
+        for entry in entries.flatten() {
+            let Ok(id) = entry.file_name().to_string_lossy().parse::<WorkloadId>() else { continue };
+            let wd = WorkloadDir(entry.path());
+            let Ok(plan) = state::read_json::<ProcessPlan>(&wd.plan()) else { continue };
+            if plan.context != self.context {
+                continue;
+            }
+            if let Ok(st) = self.observe(&wd) {
+                let mut h = self.handle_for(id);
+                h.details.insert(engine::DETAIL_NAME.into(), plan.name.clone());
+                if let Ok(spec) = std::fs::read_to_string(wd.spec()) {
+                    h.details.insert(engine::DETAIL_SPEC.into(), spec);
+                }
+                out.push((h, st.status));
+            }
+        }
+        Ok(out)
+    }
+
+    async fn logs(&self, h: &Handle, opts: LogOptions) -> Result<LogStream> {
+        let wd = self.existing(h)?;
+        let mut reader = LogReader::new(wd.log());
+        let history: Vec<LogLine> = match opts.tail {
+            Some(n) => reader.tail(n)?,
+            None => reader.tail(usize::MAX)?,
+        };
+        let history = futures::stream::iter(history.into_iter().map(Ok));
+        if !opts.follow {
+            return Ok(Box::pin(history));
+        }
+        let this = LocalFollower { wd, reader };
+        Ok(Box::pin(futures::StreamExt::chain(history, this.into_stream())))
+    }
+
+    async fn stats(&self, h: &Handle) -> Result<Stats> {
+        let (_, st, pid) = self.running_state(h)?;
+        match &st.cgroup {
+            Some(cg) => {
+                let s = cg.stats().map_err(|e| RuntimeError::Backend(e.to_string()))?;
+                Ok(Stats {
+                    cpu_usage_ns: s.cpu_usage_ns,
+                    memory_bytes: s.memory_bytes,
+                    memory_limit_bytes: s.memory_limit_bytes,
+                    pids: s.pids,
+                })
+            }
+            None => Err(RuntimeError::NotPossible {
+                operation: "stats",
+                why: format!(
+                    "workload {} (pid {pid}) has no cgroup on this machine: {}",
+                    h.workload.short(),
+                    st.warnings.join("; ")
+                ),
+            }),
+        }
+    }
+
+    async fn stop(&self, h: &Handle, grace: Duration) -> Result<()> {
+        let wd = self.existing(h)?;
+        let st = self.observe(&wd)?;
+        if st.status.is_terminal() {
+            return Ok(());
+        }
+        std::fs::write(wd.stop_marker(), b"").map_err(RuntimeError::io("write stop marker"))?;
+        let Some(pid) = st.pid.map(Pid::from_raw) else {
+            // Not started yet: the monitor sees the marker when the child ends.
+            return Ok(());
+        };
+        monitor::signal_all(pid, st.cgroup.as_ref(), Signal::SIGTERM);
+        let _ = killpg(pid, Signal::SIGCONT);
+        let _ = std::fs::remove_file(wd.paused_marker());
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if self.observe(&wd)?.status.is_terminal() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        monitor::signal_all(pid, st.cgroup.as_ref(), Signal::SIGKILL);
+        // The monitor records the end; wait for it (bounded) so callers see it.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline && !self.observe(&wd)?.status.is_terminal() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self, h: &Handle) -> Result<()> {
+        let wd = self.existing(h)?;
+        let st = self.observe(&wd)?;
+        if st.status.is_live() {
+            return Err(RuntimeError::NotPossible {
+                operation: "remove",
+                why: format!("workload {} is {}; stop it first (or use --force)", h.workload.short(), st.status),
+            });
+        }
+        std::fs::remove_dir_all(&wd.0).map_err(RuntimeError::io(format!("cannot remove {}", wd.0.display())))
+    }
+
+    async fn pause(&self, h: &Handle) -> Result<()> {
+        let (wd, st, pid) = self.running_state(h)?;
+        match &st.cgroup {
+            Some(cg) if cg.can_freeze() => cg.freeze().map_err(|e| RuntimeError::Backend(e.to_string()))?,
+            _ => killpg(pid, Signal::SIGSTOP).map_err(|e| RuntimeError::Backend(format!("SIGSTOP: {e}")))?,
+        }
+        std::fs::write(wd.paused_marker(), b"").map_err(RuntimeError::io("write paused marker"))
+    }
+
+    async fn resume(&self, h: &Handle) -> Result<()> {
+        let (wd, st, pid) = self.running_state(h)?;
+        if st.status != Status::Paused {
+            return Err(RuntimeError::NotPossible { operation: "resume", why: format!("workload is {}", st.status) });
+        }
+        match &st.cgroup {
+            Some(cg) if cg.can_freeze() => cg.thaw().map_err(|e| RuntimeError::Backend(e.to_string()))?,
+            _ => killpg(pid, Signal::SIGCONT).map_err(|e| RuntimeError::Backend(format!("SIGCONT: {e}")))?,
+        }
+        std::fs::remove_file(wd.paused_marker()).map_err(RuntimeError::io("remove paused marker"))
+    }
+
+    async fn checkpoint(&self, _h: &Handle, _to: &Path) -> Result<()> {
+        Err(RuntimeError::Unsupported { runtime: RuntimeKind::Local, operation: "checkpoint" })
+    }
+
+    async fn restore(&self, _from: &Path) -> Result<Handle> {
+        Err(RuntimeError::Unsupported { runtime: RuntimeKind::Local, operation: "restore" })
+    }
+
+    async fn gpu_enabled(&self) -> Result<bool> {
+        Ok(Path::new("/dev/nvidia0").exists())
+    }
+}
+
+/// Follows a log file until the workload has ended and everything is read.
+struct LocalFollower {
+    wd: WorkloadDir,
+    reader: LogReader,
+}
+
+impl LocalFollower {
+    fn into_stream(self) -> LogStream {
+        Box::pin(futures::stream::unfold(Some(self), |state| async move {
+            let mut f = state?;
+            loop {
+                match f.reader.next_available() {
+                    Ok(Some(line)) => return Some((Ok(line), Some(f))),
+                    Err(e) => return Some((Err(e), None)),
+                    Ok(None) => {}
+                }
+                let ended = match f.wd.read_state() {
+                    Ok(st) => st.status.is_terminal() || !monitor_alive(&f.wd),
+                    Err(_) => true,
+                };
+                if ended {
+                    // One last read: lines written just before the final state.
+                    return match f.reader.next_available() {
+                        Ok(Some(line)) => Some((Ok(line), Some(f))),
+                        _ => None,
+                    };
+                }
+                tokio::time::sleep(logfile::FOLLOW_POLL).await;
+            }
+        }))
+    }
+}

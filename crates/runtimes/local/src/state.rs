@@ -1,0 +1,105 @@
+//! The on-disk state of one local workload, owned by its monitor.
+//!
+//! ```text
+//! <root>/<workload-id>/
+//!   plan.json      what to run (written once by `start`)
+//!   spec.json      the workload as written, to re-adopt it without the store
+//!   state.json     what the monitor last saw (replaced atomically)
+//!   output.log     stdout+stderr, one timestamped line each (see logfile)
+//!   monitor.pid    the monitor's pid, to tell a dead monitor from a live one
+//!   monitor.err    the monitor's own diagnostics
+//!   stop           present once a stop was requested: the end is "cancelled"
+//!   paused         present while paused
+//! ```
+//!
+//! These files, not Ferry's SQLite store, are the local runtime's truth, so
+//! `list()` can re-discover every workload after the store is lost.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use ferry_core::{RuntimeError, Status};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::cgroup::Cgroup;
+
+/// What the monitor reports about its workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonitorState {
+    pub status: Status,
+    /// Pid (and process group) of the current attempt's main process.
+    pub pid: Option<i32>,
+    /// 1-based attempt number (retries start further attempts).
+    pub attempt: u32,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The workload's cgroup, when one could be created.
+    pub cgroup: Option<Cgroup>,
+    /// Limits that could not be enforced on this machine, and why.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl MonitorState {
+    pub fn pending() -> Self {
+        MonitorState {
+            status: Status::Pending,
+            pid: None,
+            attempt: 0,
+            started_at: None,
+            finished_at: None,
+            cgroup: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Paths inside one workload's directory.
+#[derive(Debug, Clone)]
+pub struct WorkloadDir(pub PathBuf);
+
+impl WorkloadDir {
+    pub fn plan(&self) -> PathBuf {
+        self.0.join("plan.json")
+    }
+    pub fn spec(&self) -> PathBuf {
+        self.0.join("spec.json")
+    }
+    pub fn state(&self) -> PathBuf {
+        self.0.join("state.json")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.0.join("output.log")
+    }
+    pub fn monitor_pid(&self) -> PathBuf {
+        self.0.join("monitor.pid")
+    }
+    pub fn monitor_err(&self) -> PathBuf {
+        self.0.join("monitor.err")
+    }
+    pub fn stop_marker(&self) -> PathBuf {
+        self.0.join("stop")
+    }
+    pub fn paused_marker(&self) -> PathBuf {
+        self.0.join("paused")
+    }
+    pub fn read_state(&self) -> Result<MonitorState, RuntimeError> {
+        read_json(&self.state())
+    }
+}
+
+/// Write JSON so that readers never see a half-written file.
+pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), RuntimeError> {
+    let tmp = path.with_extension("tmp");
+    let body = serde_json::to_vec_pretty(value).map_err(|e| RuntimeError::Backend(e.to_string()))?;
+    let mut f = std::fs::File::create(&tmp).map_err(RuntimeError::io(format!("cannot write {}", tmp.display())))?;
+    f.write_all(&body).map_err(RuntimeError::io(format!("cannot write {}", tmp.display())))?;
+    std::fs::rename(&tmp, path).map_err(RuntimeError::io(format!("cannot replace {}", path.display())))
+}
+
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RuntimeError> {
+    let body = std::fs::read(path).map_err(RuntimeError::io(format!("cannot read {}", path.display())))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| RuntimeError::Backend(format!("{} is corrupt: {e}", path.display())))
+}
