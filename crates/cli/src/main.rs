@@ -1,1 +1,52 @@
-fn main() {}
+//! `ferry`: parse arguments, call ferry-core, print. Exit codes: a workload's
+//! own exit code for attached `run`; 125 when Ferry itself failed (as docker).
+
+mod app;
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// Exit code for errors of Ferry itself (bad file, unknown context …).
+pub const EXIT_FERRY_ERROR: u8 = 125;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    // The monitor forks into the background, so it must start before any
+    // thread exists: dispatch it before building the async runtime.
+    if let Command::Monitor { dir } = &cli.command {
+        return commands::monitor::main(dir);
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ferry: error: cannot start async runtime: {e}");
+            return ExitCode::from(EXIT_FERRY_ERROR);
+        }
+    };
+    match rt.block_on(commands::dispatch(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("ferry: error: {e:#}");
+            ExitCode::from(EXIT_FERRY_ERROR)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

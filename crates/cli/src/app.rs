@@ -1,0 +1,48 @@
+//! Wiring: which context is in force, its runtime, and the state store.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use ferry_core::context::{Context, ContextStore, Resolved};
+use ferry_core::engine::Engine;
+use ferry_core::store::Store;
+use ferry_core::{paths, Runtime, RuntimeError, RuntimeKind};
+
+/// The runtime a context describes.
+pub fn runtime_for(ctx: &Context) -> Result<Arc<dyn Runtime>, RuntimeError> {
+    match ctx.runtime {
+        RuntimeKind::Local => {
+            let exe = std::env::current_exe()
+                .map_err(RuntimeError::io("cannot find the ferry executable to run as monitor"))?;
+            Ok(Arc::new(ferry_local::LocalRuntime::new(paths::data_dir().join("local"), ctx.name.clone(), exe)))
+        }
+        other => Err(RuntimeError::NotPossible {
+            operation: "this",
+            why: format!(
+                "context {:?} uses the {other} runtime, which this build of ferry does not include yet (available: local)",
+                ctx.name
+            ),
+        }),
+    }
+}
+
+pub fn contexts() -> ContextStore {
+    ContextStore::open(paths::config_dir())
+}
+
+/// The context chosen by `--context`, `FERRY_CONTEXT` or `ferry context use`.
+pub fn resolve_context(flag: Option<&str>) -> Result<Resolved> {
+    let env = std::env::var("FERRY_CONTEXT").ok().filter(|v| !v.is_empty());
+    Ok(contexts().resolve(flag, env.as_deref())?)
+}
+
+pub fn open_store() -> Result<Store> {
+    let path = Store::default_path();
+    Store::open(&path).with_context(|| format!("cannot open the state store {}", path.display()))
+}
+
+/// Engine for the context in force.
+pub fn engine(flag: Option<&str>) -> Result<Engine> {
+    let ctx = resolve_context(flag)?.context;
+    Ok(Engine::new(open_store()?, ctx, contexts(), Box::new(runtime_for)))
+}

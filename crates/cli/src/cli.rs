@@ -1,0 +1,232 @@
+//! Command-line arguments (clap derive). Only parsing lives here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Run one workload file on many runtimes.
+#[derive(Debug, Parser)]
+#[command(name = "ferry", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Context to use (overrides FERRY_CONTEXT and `ferry context use`).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// More log output (-v info, -vv debug, -vvv trace). RUST_LOG also works.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start a workload; attached by default (streams logs, exits with its exit code).
+    Run(RunArgs),
+    /// List workloads.
+    Ps(PsArgs),
+    /// Print a workload's output.
+    Logs(LogsArgs),
+    /// Show everything Ferry knows about a workload, as JSON.
+    Inspect(TargetsArgs),
+    /// Stop workloads: SIGTERM (or the runtime's equivalent), then kill after a grace period.
+    Stop(StopArgs),
+    /// Remove finished workloads (and their logs).
+    Rm(RmArgs),
+    /// Freeze a running workload.
+    Pause(TargetsArgs),
+    /// Thaw a paused workload.
+    Resume(TargetsArgs),
+    /// CPU, memory and process counts, read from the workload's cgroup.
+    Stats(StatsArgs),
+    /// Manage contexts (which runtime, and its settings).
+    #[command(subcommand)]
+    Context(ContextCommand),
+    /// Check workload files and report every problem with file:line:column.
+    Validate(ValidateArgs),
+    /// Print the JSON Schema of the workload file.
+    Schema,
+    /// Print shell completions.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Internal: the per-workload monitor process.
+    #[command(name = "__monitor", hide = true)]
+    Monitor { dir: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workload file.
+    #[arg(default_value = "ferry.yaml")]
+    pub file: PathBuf,
+    /// Return as soon as the workload started; print its id.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Instance name (default: the file's `name`). Unique among live workloads.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (repeatable); overrides the file's `env`.
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub env: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Wide,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Include finished workloads.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only print ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Workload name, id or id prefix.
+    pub workload: String,
+    /// Keep printing new output until the workload ends.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Only the last N lines.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<usize>,
+    /// Prefix each line with its timestamp.
+    #[arg(short, long)]
+    pub timestamps: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TargetsArgs {
+    /// Workload names, ids or id prefixes.
+    #[arg(required = true)]
+    pub workloads: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[arg(required = true)]
+    pub workloads: Vec<String>,
+    /// Seconds to wait after SIGTERM before killing.
+    #[arg(short = 't', long = "time", default_value_t = 10)]
+    pub grace_secs: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    #[arg(required = true)]
+    pub workloads: Vec<String>,
+    /// Stop live workloads first.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[arg(required = true)]
+    pub workloads: Vec<String>,
+    /// Milliseconds between the two samples CPU% is computed from.
+    #[arg(long, default_value_t = 250)]
+    pub interval_ms: u64,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContextCommand {
+    /// Create a context.
+    Create(ContextCreateArgs),
+    /// List contexts.
+    Ls {
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+    /// Make a context the current one.
+    Use { name: String },
+    /// Remove a context (not the one in use).
+    Rm { name: String },
+    /// Show one context (default: the current one).
+    Show {
+        name: Option<String>,
+        #[arg(short, long, value_enum, default_value_t)]
+        output: Format,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ContextCreateArgs {
+    pub name: String,
+    /// local, oci, docker, slurm or kubernetes.
+    #[arg(long)]
+    pub runtime: String,
+    /// Make it the current context.
+    #[arg(long = "use")]
+    pub use_it: bool,
+    #[arg(long)]
+    pub docker_host: Option<String>,
+    #[arg(long)]
+    pub kubeconfig: Option<String>,
+    #[arg(long)]
+    pub kube_context: Option<String>,
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// Slurm login node: user@host[:port].
+    #[arg(long)]
+    pub ssh: Option<String>,
+    #[arg(long)]
+    pub partition: Option<String>,
+    #[arg(long)]
+    pub account: Option<String>,
+    #[arg(long)]
+    pub workdir_root: Option<String>,
+    /// OCI runtime binary (runc, crun, or a path).
+    #[arg(long)]
+    pub oci_runtime: Option<String>,
+    /// File holding a password (only the path is stored).
+    #[arg(long, conflicts_with = "password_env")]
+    pub password_file: Option<String>,
+    /// Environment variable holding a password (only its name is stored).
+    #[arg(long)]
+    pub password_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn env_flags_split_on_the_first_equals() {
+        assert_eq!(parse_key_value("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert!(parse_key_value("=x").is_err());
+        assert!(parse_key_value("nothing").is_err());
+    }
+}

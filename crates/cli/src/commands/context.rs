@@ -1,0 +1,89 @@
+//! `ferry context create|ls|use|rm|show`.
+
+use anyhow::Result;
+use ferry_core::context::{Context, ContextSettings};
+
+use crate::app;
+use crate::cli::{ContextCommand, ContextCreateArgs, Format};
+use crate::output::{self, print_json, print_table};
+
+pub fn run(flag: Option<&str>, cmd: ContextCommand) -> Result<u8> {
+    let store = app::contexts();
+    match cmd {
+        ContextCommand::Create(args) => {
+            let name = args.name.clone();
+            let use_it = args.use_it;
+            store.create(context_from(args)?)?;
+            if use_it {
+                store.use_context(&name)?;
+            }
+            println!("{name}");
+        }
+        ContextCommand::Ls { output } => {
+            let current = app::resolve_context(flag)?.context.name;
+            let all = store.list()?;
+            if output == Format::Json {
+                print_json(&all)?;
+                return Ok(0);
+            }
+            let mut t = output::table(&["NAME", "RUNTIME", "CURRENT", "ENDPOINT"]);
+            for c in &all {
+                let s = &c.settings;
+                let endpoint = s.docker_host.clone().or(s.ssh.clone()).or(s.kubeconfig.clone()).or(s.oci_runtime.clone());
+                t.add_row(vec![
+                    c.name.clone(),
+                    c.runtime.to_string(),
+                    if c.name == current { "*".into() } else { String::new() },
+                    endpoint.unwrap_or_default(),
+                ]);
+            }
+            print_table(&t);
+        }
+        ContextCommand::Use { name } => {
+            store.use_context(&name)?;
+            println!("{name}");
+        }
+        ContextCommand::Rm { name } => {
+            store.remove(&name)?;
+            println!("{name}");
+        }
+        ContextCommand::Show { name, output } => {
+            let (ctx, source) = match &name {
+                Some(n) => (store.get(n)?, None),
+                None => {
+                    let r = app::resolve_context(flag)?;
+                    (r.context, Some(r.source))
+                }
+            };
+            if output == Format::Json {
+                print_json(&ctx)?;
+            } else {
+                if let Some(source) = source {
+                    println!("# in force because of {source}");
+                }
+                print!("{}", toml::to_string_pretty(&ctx)?);
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn context_from(a: ContextCreateArgs) -> Result<Context> {
+    Ok(Context {
+        runtime: a.runtime.parse().map_err(anyhow::Error::msg)?,
+        name: a.name,
+        settings: ContextSettings {
+            docker_host: a.docker_host,
+            kubeconfig: a.kubeconfig,
+            kube_context: a.kube_context,
+            namespace: a.namespace,
+            ssh: a.ssh,
+            partition: a.partition,
+            account: a.account,
+            workdir_root: a.workdir_root,
+            oci_runtime: a.oci_runtime,
+            password_file: a.password_file,
+            password_env: a.password_env,
+        },
+    })
+}

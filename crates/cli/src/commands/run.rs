@@ -1,0 +1,71 @@
+//! `ferry run FILE`: validate, record, start; then either print the id
+//! (`-d`) or stream the output and exit with the workload's exit code.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use ferry_core::engine::Engine;
+use ferry_core::{Handle, LogOptions, Runtime, Status};
+use futures::StreamExt;
+
+use crate::app;
+use crate::cli::RunArgs;
+use crate::output::write_log_line;
+
+/// Grace period when Ctrl-C stops an attached workload.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
+
+pub async fn run(ctx: Option<&str>, args: RunArgs) -> Result<u8> {
+    let mut workload = ferry_spec::load(&args.file)?;
+    workload.env.extend(args.env);
+    let spec_path = std::fs::canonicalize(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
+    let engine = app::engine(ctx)?;
+    let rec = engine.launch(workload, Some(spec_path), args.name).await?;
+    if args.detach {
+        println!("{}", rec.id);
+        return Ok(0);
+    }
+    let (rec, handle, runtime) = engine.find_started(rec.id.as_str()).await?;
+    let status = attach(&engine, &*runtime, &handle, rec.id.as_str()).await?;
+    if let Status::Failed { reason, .. } = &status {
+        if !reason.starts_with("exited with code") {
+            eprintln!("ferry: {} {status}", rec.name);
+        }
+    }
+    Ok(status.exit_code().map_or(1, |c| c.clamp(0, 255) as u8))
+}
+
+/// Stream output until the workload ends; Ctrl-C stops it (once) and keeps
+/// streaming until the runtime confirms the end.
+async fn attach(engine: &Engine, runtime: &dyn Runtime, handle: &Handle, id: &str) -> Result<Status> {
+    let mut logs = runtime.logs(handle, LogOptions { follow: true, tail: None }).await?;
+    let mut interrupted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    loop {
+        tokio::select! {
+            line = logs.next() => match line {
+                Some(line) => write_log_line(&line?, false, &mut stdout.lock(), &mut stderr.lock())?,
+                None => break,
+            },
+            _ = &mut ctrl_c, if !interrupted => {
+                interrupted = true;
+                eprintln!("ferry: stopping {id} (Ctrl-C again is ignored; use `ferry stop` from another shell)");
+                runtime.stop(handle, INTERRUPT_GRACE).await?;
+            }
+        }
+    }
+    let _ = stdout.lock().flush();
+    // The log ends when the runtime says the workload ended; read that end.
+    for _ in 0..200 {
+        let rec = engine.find(id).await?;
+        if rec.status.is_terminal() {
+            return Ok(rec.status);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    anyhow::bail!("workload {id}: output ended but the runtime still reports it running")
+}
