@@ -18,12 +18,24 @@ pub struct Target {
     pub image: Option<String>,
     /// Operations this runtime does not support by design, e.g. `["pause"]`.
     pub unsupported: Vec<&'static str>,
+    /// `ferry` invocations run in every fresh installation after the context
+    /// is created (e.g. `["image", "pull", "localhost:5000/busybox:1"]`).
+    pub setup: Vec<Vec<String>>,
+    /// Extra environment for every `ferry` invocation (e.g. `DOCKER_HOST`).
+    pub env: Vec<(String, String)>,
 }
 
 impl Target {
     /// The local runtime on the built-in default context.
     pub fn local(bin: &str) -> Target {
-        Target { bin: bin.into(), context_args: Vec::new(), image: None, unsupported: Vec::new() }
+        Target {
+            bin: bin.into(),
+            context_args: Vec::new(),
+            image: None,
+            unsupported: Vec::new(),
+            setup: Vec::new(),
+            env: Vec::new(),
+        }
     }
 
     pub fn supports(&self, op: &str) -> bool {
@@ -68,6 +80,10 @@ impl Ferry {
             args.extend(target.context_args.iter().map(String::as_str));
             f.ok(&args);
         }
+        for cmd in &target.setup {
+            let args: Vec<&str> = cmd.iter().map(String::as_str).collect();
+            f.ok(&args);
+        }
         f
     }
 
@@ -99,6 +115,7 @@ impl Ferry {
             .env("XDG_CONFIG_HOME", self.config.path())
             .env("XDG_DATA_HOME", self.data.path())
             .env_remove("FERRY_CONTEXT")
+            .envs(self.target.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null());
         c
     }
