@@ -45,6 +45,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Print the JSON Schema of the workload file.
     Schema,
+    /// Print what a runtime would submit (batch script, manifests) without starting it.
+    Render(RenderArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -198,6 +200,16 @@ pub struct ContextCreateArgs {
     /// Environment variable holding a password (only its name is stored).
     #[arg(long)]
     pub password_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// slurm or kubernetes.
+    #[arg(long)]
+    pub runtime: String,
+    /// The workload file.
+    #[arg(default_value = "ferry.yaml")]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod context;
 pub mod monitor;
+mod render;
 mod run;
 mod spec;
 mod workloads;
@@ -26,6 +27,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Context(cmd) => context::run(ctx, cmd),
         Command::Validate(args) => spec::validate(args),
         Command::Schema => spec::schema(),
+        Command::Render(args) => render::render(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ferry", &mut std::io::stdout());
             Ok(0)
