@@ -1,8 +1,9 @@
 //! The workload model (spec v1): what one `ferry.yaml` describes.
 //!
 //! These types are the contract between the file and every runtime. They are
-//! plain data: parsing, location-aware errors and cross-field validation live
-//! in [`crate::parse`] and [`crate::validate`].
+//! plain data: located parsing lives in `yaml`/`de`, cross-field rules in
+//! `validate`. Every struct denies unknown fields so a typo is an error, not a
+//! silently ignored setting.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,13 +11,16 @@ use std::path::PathBuf;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::quantity::{Duration, Quantity};
+use crate::duration::Duration;
+use crate::quantity::Quantity;
 
 /// One workload: a job that runs to completion or a long-running service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Workload {
     /// Human name; also the default name of the workload instance.
+    /// 1-63 of `a-z 0-9 - _ .`, starting and ending with a letter or digit.
+    #[schemars(regex(pattern = r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$"))]
     pub name: String,
     /// `job` runs to completion, `service` stays up until stopped.
     #[serde(default)]
@@ -41,9 +45,11 @@ pub struct Workload {
     pub resources: Resources,
     /// Number of nodes (multi-node runtimes only).
     #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[schemars(range(min = 1))]
     pub nodes: u32,
     /// Tasks per node (multi-node runtimes only).
     #[serde(default = "one", skip_serializing_if = "is_one")]
+    #[schemars(range(min = 1))]
     pub tasks_per_node: u32,
     /// MPI flavour (`srun --mpi=<mpi>` on Slurm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +111,7 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// True when nothing is requested (used to leave `resources` out when serializing).
     pub fn is_empty(&self) -> bool {
         self == &Resources::default()
     }
@@ -114,7 +121,9 @@ impl Resources {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Port {
+    /// 1-15 lowercase letters, digits and `-` (Kubernetes' port name rule).
     pub name: String,
+    #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
 }
 
@@ -159,6 +168,7 @@ pub struct RuntimeOptions {
 }
 
 impl RuntimeOptions {
+    /// True when no runtime section is given.
     pub fn is_empty(&self) -> bool {
         self == &RuntimeOptions::default()
     }
