@@ -96,7 +96,6 @@ pub fn oom_kill(t: &Target) {
     let f = Ferry::new(t);
     let out = f.run(&["run", f.workload("oom").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(137), "{}", describe(&out));
-    assert!(!stdout(&out).contains("survived"));
     let v = f.inspect("oom");
     assert!(v["status"]["reason"].as_str().unwrap().contains("out of memory"), "{v}");
 }

@@ -255,32 +255,44 @@ impl Runtime for LocalRuntime {
 
     async fn stop(&self, h: &Handle, grace: Duration) -> Result<()> {
         let wd = self.existing(h)?;
-        let st = self.observe(&wd)?;
-        if st.status.is_terminal() {
+        if self.observe(&wd)?.status.is_terminal() {
             return Ok(());
         }
+        // The marker makes the monitor record `cancelled` and start no further
+        // attempt, even if it has not started the first one yet.
         std::fs::write(wd.stop_marker(), b"").map_err(RuntimeError::io("write stop marker"))?;
-        let Some(pid) = st.pid.map(Pid::from_raw) else {
-            // Not started yet: the monitor sees the marker when the child ends.
-            return Ok(());
-        };
-        monitor::signal_all(pid, st.cgroup.as_ref(), Signal::SIGTERM);
-        let _ = killpg(pid, Signal::SIGCONT);
-        let _ = std::fs::remove_file(wd.paused_marker());
-        let deadline = Instant::now() + grace;
-        while Instant::now() < deadline {
-            if self.observe(&wd)?.status.is_terminal() {
+        let mut signalled: Option<Instant> = None;
+        let mut killed = false;
+        let deadline = Instant::now() + grace + Duration::from_secs(30);
+        loop {
+            let st = self.observe(&wd)?;
+            if st.status.is_terminal() {
                 return Ok(());
+            }
+            if let Some(pid) = st.pid.map(Pid::from_raw) {
+                match signalled {
+                    None => {
+                        monitor::signal_all(pid, st.cgroup.as_ref(), Signal::SIGTERM);
+                        let _ = killpg(pid, Signal::SIGCONT);
+                        let _ = std::fs::remove_file(wd.paused_marker());
+                        signalled = Some(Instant::now());
+                    }
+                    Some(at) if !killed && at.elapsed() >= grace => {
+                        monitor::signal_all(pid, st.cgroup.as_ref(), Signal::SIGKILL);
+                        killed = true;
+                    }
+                    _ => {}
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(RuntimeError::Backend(format!(
+                    "workload {} did not end after SIGKILL; its monitor may be stuck (see {})",
+                    h.workload.short(),
+                    wd.monitor_err().display()
+                )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        monitor::signal_all(pid, st.cgroup.as_ref(), Signal::SIGKILL);
-        // The monitor records the end; wait for it (bounded) so callers see it.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline && !self.observe(&wd)?.status.is_terminal() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        Ok(())
     }
 
     async fn destroy(&self, h: &Handle) -> Result<()> {

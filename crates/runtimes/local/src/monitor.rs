@@ -78,6 +78,11 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&ProcessPlan, &MonitorState)) -
 
     let attempts = plan.retries + 1;
     for attempt in 1..=attempts {
+        if wd.stop_marker().exists() {
+            // Stopped before this attempt started: nothing to run.
+            state.status = Status::Cancelled;
+            break;
+        }
         let (cgroup, warnings) = match Cgroup::create_best_effort(&format!("{}-{attempt}", plan.workload_id), &plan.limits) {
             Ok((cg, w)) => (Some(cg), w),
             Err(e) => (None, vec![format!("no cgroup, limits and metrics unavailable: {e}")]),
@@ -273,7 +278,9 @@ fn classify(ws: WaitStatus, timed_out: bool, plan: &ProcessPlan, wd: &WorkloadDi
             reason: format!("timed out after {}", humanize(plan.timeout.unwrap_or_default())),
         };
     }
-    if cgroup.is_some_and(|c| c.oom_killed()) {
+    // The OOM killer may pick any process of the workload; it explains the
+    // end only when the main process did not exit cleanly.
+    if code != 0 && cgroup.is_some_and(|c| c.oom_killed()) {
         let limit = plan.limits.memory_bytes.map(|b| format!(" (memory limit {b} bytes)")).unwrap_or_default();
         return Status::Failed { exit_code: Some(code), reason: format!("out of memory{limit}") };
     }
