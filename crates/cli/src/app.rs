@@ -16,13 +16,10 @@ pub fn runtime_for(ctx: &Context) -> Result<Arc<dyn Runtime>, RuntimeError> {
                 .map_err(RuntimeError::io("cannot find the ferry executable to run as monitor"))?;
             Ok(Arc::new(ferry_local::LocalRuntime::new(paths::data_dir().join("local"), ctx.name.clone(), exe)))
         }
-        other => Err(RuntimeError::NotPossible {
-            operation: "this",
-            why: format!(
-                "context {:?} uses the {other} runtime, which this build of ferry does not include yet (available: local)",
-                ctx.name
-            ),
-        }),
+        other => Err(RuntimeError::Unavailable(format!(
+            "context {:?} uses the {other} runtime, which this build of ferry does not include yet (available: local)",
+            ctx.name
+        ))),
     }
 }
 

@@ -71,7 +71,7 @@ impl Engine {
             return self.runtime();
         }
         let ctx = self.contexts.get(&rec.context).map_err(|e| {
-            RuntimeError::NotPossible { operation: "this", why: format!("workload {}: {e}", rec.name) }
+            RuntimeError::Unavailable(format!("workload {} was started in context {:?}: {e}", rec.name, rec.context))
         })?;
         self.runtime_of(&ctx)
     }

@@ -55,10 +55,16 @@ impl fmt::Display for RuntimeKind {
 impl FromStr for RuntimeKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        RuntimeKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown runtime {s:?} (expected one of local, oci, docker, slurm, kubernetes)"))
+        RuntimeKind::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| {
+            let closest = RuntimeKind::ALL
+                .into_iter()
+                .map(|k| (strsim::levenshtein(s, k.as_str()), k))
+                .min_by_key(|(d, _)| *d)
+                .filter(|(d, _)| *d <= 3)
+                .map(|(_, k)| format!("; did you mean {:?}?", k.as_str()))
+                .unwrap_or_default();
+            format!("unknown runtime {s:?} (expected one of local, oci, docker, slurm, kubernetes){closest}")
+        })
     }
 }
 
@@ -221,6 +227,9 @@ pub enum RuntimeError {
     Unsupported { runtime: RuntimeKind, operation: &'static str },
     #[error("{operation} is not possible: {why}")]
     NotPossible { operation: &'static str, why: String },
+    /// The runtime (or the context naming it) cannot be used at all.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("no such workload in the {runtime} runtime: {native_id}")]
     NotFound { runtime: RuntimeKind, native_id: String },
     #[error("invalid workload: {0}")]

@@ -35,7 +35,7 @@ use ferry_core::{
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
-pub use logfile::{parse_record, LogReader};
+pub use logfile::{parse_record, LogReader, LogWriter, FOLLOW_POLL};
 pub use plan::ProcessPlan;
 pub use state::{MonitorState, WorkloadDir};
 
@@ -102,13 +102,14 @@ impl LocalRuntime {
         Ok(st)
     }
 
-    fn running_state(&self, h: &Handle) -> Result<(WorkloadDir, MonitorState, Pid)> {
+    /// The state of a workload whose process is running, for `operation`.
+    fn running_state(&self, h: &Handle, operation: &'static str) -> Result<(WorkloadDir, MonitorState, Pid)> {
         let wd = self.existing(h)?;
         let st = self.observe(&wd)?;
         match (st.status.is_live(), st.pid) {
             (true, Some(pid)) => Ok((wd, st, Pid::from_raw(pid))),
             _ => Err(RuntimeError::NotPossible {
-                operation: "this",
+                operation,
                 why: format!("workload {} is {}", h.workload.short(), st.status),
             }),
         }
@@ -231,7 +232,7 @@ impl Runtime for LocalRuntime {
     }
 
     async fn stats(&self, h: &Handle) -> Result<Stats> {
-        let (_, st, pid) = self.running_state(h)?;
+        let (_, st, pid) = self.running_state(h, "stats")?;
         match &st.cgroup {
             Some(cg) => {
                 let s = cg.stats().map_err(|e| RuntimeError::Backend(e.to_string()))?;
@@ -308,7 +309,7 @@ impl Runtime for LocalRuntime {
     }
 
     async fn pause(&self, h: &Handle) -> Result<()> {
-        let (wd, st, pid) = self.running_state(h)?;
+        let (wd, st, pid) = self.running_state(h, "pause")?;
         match &st.cgroup {
             Some(cg) if cg.can_freeze() => cg.freeze().map_err(|e| RuntimeError::Backend(e.to_string()))?,
             _ => killpg(pid, Signal::SIGSTOP).map_err(|e| RuntimeError::Backend(format!("SIGSTOP: {e}")))?,
@@ -317,7 +318,7 @@ impl Runtime for LocalRuntime {
     }
 
     async fn resume(&self, h: &Handle) -> Result<()> {
-        let (wd, st, pid) = self.running_state(h)?;
+        let (wd, st, pid) = self.running_state(h, "resume")?;
         if st.status != Status::Paused {
             return Err(RuntimeError::NotPossible { operation: "resume", why: format!("workload is {}", st.status) });
         }
