@@ -18,12 +18,17 @@ pub fn main(dir: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let store = Store::open(&Store::default_path());
-    if let Err(e) = &store {
-        eprintln!("ferry monitor: state store unavailable, recording in {} only: {e}", dir.display());
-    }
+    // Opened on the first transition, which comes after the workload's
+    // process started: the store is not on the start-up path.
+    let mut store: Option<Result<Store, String>> = None;
     let mut record = |plan: &ferry_local::ProcessPlan, st: &ferry_local::MonitorState| {
-        let (Ok(store), Ok(id)) = (&store, plan.workload_id.parse::<WorkloadId>()) else { return };
+        let store = store.get_or_insert_with(|| {
+            Store::open(&Store::default_path()).map_err(|e| {
+                eprintln!("ferry monitor: state store unavailable, recording in {} only: {e}", dir.display());
+                e.to_string()
+            })
+        });
+        let (Ok(store), Ok(id)) = (&*store, plan.workload_id.parse::<WorkloadId>()) else { return };
         let at = st.finished_at.or(st.started_at).unwrap_or_else(Utc::now);
         if let Err(e) = store.record_status(&id, &st.status, at) {
             eprintln!("ferry monitor: cannot record status of {id}: {e}");

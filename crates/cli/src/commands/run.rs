@@ -60,12 +60,12 @@ async fn attach(engine: &Engine, runtime: &dyn Runtime, handle: &Handle, id: &st
     }
     let _ = stdout.lock().flush();
     // The log ends when the runtime says the workload ended; read that end.
-    for _ in 0..200 {
+    for _ in 0..500 {
         let rec = engine.find(id).await?;
         if rec.status.is_terminal() {
             return Ok(rec.status);
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     anyhow::bail!("workload {id}: output ended but the runtime still reports it running")
 }

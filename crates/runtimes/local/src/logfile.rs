@@ -150,7 +150,7 @@ impl LogReader {
 }
 
 /// How often a follower looks for new records.
-pub const FOLLOW_POLL: Duration = Duration::from_millis(25);
+pub const FOLLOW_POLL: Duration = Duration::from_millis(10);
 
 #[cfg(test)]
 mod tests {
