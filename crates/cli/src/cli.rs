@@ -19,6 +19,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum Command {
     /// Start a workload; attached by default (streams logs, exits with its exit code).
     Run(RunArgs),
@@ -145,6 +146,7 @@ pub struct StatsArgs {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum ContextCommand {
     /// Create a context.
     Create(ContextCreateArgs),

@@ -291,23 +291,7 @@ fn classify(ws: WaitStatus, timed_out: bool, plan: &ProcessPlan, wd: &WorkloadDi
     }
 }
 
-/// `90s` → "1m30s".
-pub fn humanize(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms % 1000 != 0 {
-        return format!("{:.3}s", d.as_secs_f64());
-    }
-    let s = d.as_secs();
-    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out += &format!("{h}h");
-    }
-    if m > 0 {
-        out += &format!("{m}m");
-    }
-    if s > 0 || out.is_empty() {
-        out += &format!("{s}s");
-    }
-    out
+/// How a duration reads in messages (`1m30s`), as the workload file writes it.
+fn humanize(d: Duration) -> String {
+    ferry_spec::Duration(d).to_string()
 }
