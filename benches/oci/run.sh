@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# OCI runtime benchmark: whole-process, side by side, in one run.
+#
+#   1. trivial container start-to-exit (`true` in the busybox test image):
+#      ferry run (crun, runc)  vs  crun run / runc run on a prepared bundle
+#      vs  docker run --rm
+#   2. pull of a ~200 MB image (one incompressible layer) from the local
+#      registry: ferry image pull  vs  skopeo copy to an OCI layout
+#
+# Needs root, the local registry (scripts/services/20-registry.sh) and the
+# OCI prerequisites (scripts/services/30-oci.sh); installs hyperfine and
+# docker.io and starts dockerd if it is not running. Writes
+# benches/results/oci.md. Not run in CI.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$PWD
+source scripts/lib.sh
+apt_install hyperfine docker.io skopeo runc crun
+: "${FERRY_REGISTRY:=127.0.0.1:5000}"
+image="$FERRY_REGISTRY/ferry-test/busybox:1"
+big="$FERRY_REGISTRY/ferry-test/big:1"
+runs=${RUNS:-30}
+
+cargo build --release -p ferry-cli
+ferry=$repo/target/release/ferry
+work=$(mktemp -d /var/tmp/ferry-bench-oci.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+if ! docker info >/dev/null 2>&1; then
+    # The Docker runtime's service script starts containerd and dockerd.
+    source scripts/services/40-docker.sh
+fi
+docker pull -q "$image" >/dev/null
+
+# An isolated Ferry installation per OCI runtime binary.
+for rt in crun runc; do
+    mkdir -p "$work/$rt/config" "$work/$rt/data"
+    XDG_CONFIG_HOME=$work/$rt/config XDG_DATA_HOME=$work/$rt/data "$ferry" context create b --use --runtime oci --oci-runtime "$rt" >/dev/null
+    XDG_CONFIG_HOME=$work/$rt/config XDG_DATA_HOME=$work/$rt/data "$ferry" image pull "$image" >/dev/null
+done
+printf 'image: %s\nname: bench\ncommand: ["true"]\n' "$image" > "$work/true.yaml"
+
+# A prepared bundle for the bare runtimes: the same rootfs, runc's default spec running `true`.
+mkdir -p "$work/bundle/rootfs"
+skopeo copy --quiet --src-tls-verify=false "docker://$image" "oci:$work/layout:1"
+for layer in $(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); print(" ".join(l["digest"].split(":")[1] for l in m["layers"]))' \
+        "$work/layout/blobs/sha256/$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"].split(":")[1])' "$work/layout/index.json")"); do
+    tar -xf "$work/layout/blobs/sha256/$layer" -C "$work/bundle/rootfs"
+done
+(cd "$work/bundle" && runc spec && python3 - <<'PY'
+import json
+s = json.load(open("config.json"))
+s["process"]["terminal"] = False
+s["process"]["args"] = ["true"]
+s["root"]["readonly"] = False
+json.dump(s, open("config.json", "w"))
+PY
+)
+
+log "start-to-exit"
+ferry_env() { echo "XDG_CONFIG_HOME=$work/$1/config XDG_DATA_HOME=$work/$1/data"; }
+hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/start.md" \
+    -n "ferry run (crun)" "env $(ferry_env crun) $ferry run $work/true.yaml" \
+    -n "ferry run (runc)" "env $(ferry_env runc) $ferry run $work/true.yaml" \
+    -n "crun run (bundle)" "crun run --bundle $work/bundle bench-crun" \
+    -n "runc run (bundle)" "runc run --bundle $work/bundle bench-runc" \
+    -n "docker run --rm" "docker run --rm $image true"
+
+log "pull of a 200 MB image"
+if ! skopeo inspect --tls-verify=false "docker://$big" >/dev/null 2>&1; then
+    mkdir -p "$work/big/rootfs" "$work/big/layout/blobs/sha256"
+    head -c 200000000 /dev/urandom > "$work/big/rootfs/random.bin"
+    tar -C "$work/big/rootfs" -cf "$work/big/layer.tar" .
+    blob() { local d; d=$(sha256sum "$1" | cut -d' ' -f1); mv "$1" "$work/big/layout/blobs/sha256/$d"; echo "$d"; }
+    size=$(stat -c %s "$work/big/layer.tar")
+    layer=$(blob "$work/big/layer.tar")
+    printf '{"architecture":"amd64","os":"linux","config":{"Cmd":["/random.bin"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]}}' "$layer" > "$work/big/config.json"
+    csize=$(stat -c %s "$work/big/config.json"); config=$(blob "$work/big/config.json")
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:%s","size":%s}]}' \
+        "$config" "$csize" "$layer" "$size" > "$work/big/manifest.json"
+    msize=$(stat -c %s "$work/big/manifest.json"); manifest=$(blob "$work/big/manifest.json")
+    echo '{"imageLayoutVersion":"1.0.0"}' > "$work/big/layout/oci-layout"
+    printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"1"}}]}' \
+        "$manifest" "$msize" > "$work/big/layout/index.json"
+    skopeo copy --quiet --dest-tls-verify=false "oci:$work/big/layout:1" "docker://$big"
+    rm -rf "$work/big"
+fi
+pull_runs=${PULL_RUNS:-10}
+hyperfine -N --warmup 1 --runs "$pull_runs" --export-markdown "$work/pull.md" \
+    --prepare "rm -rf $work/pull $work/skopeo" \
+    -n "ferry image pull (download + verify + unpack)" "env XDG_DATA_HOME=$work/pull $ferry image pull $big" \
+    -n "skopeo copy (download + verify)" "skopeo copy --quiet --src-tls-verify=false docker://$big oci:$work/skopeo:1"
+
+{
+    echo "# OCI runtime benchmark"
+    echo
+    echo "Produced by \`benches/oci/run.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, kernel $(uname -r);"
+    echo "$(crun --version | head -1), $(runc --version | head -1), $(docker --version), $(skopeo --version))."
+    echo
+    echo "## Trivial container, start to exit (\`true\` in the busybox test image)"
+    echo
+    echo "\`ferry run\` is attached: it writes the bundle, mounts the overlay rootfs, starts the"
+    echo "per-container monitor, runs the container and waits for the recorded exit."
+    echo "The bare runtimes run a prepared bundle (rootfs already extracted, no monitor, no state)."
+    echo
+    cat "$work/start.md"
+    echo
+    echo "## Pull of a ~200 MB image (one incompressible layer) from the local registry"
+    echo
+    echo "\`ferry image pull\` also unpacks the layer (as \`docker pull\` does); \`skopeo copy\` only stores the blob."
+    echo
+    cat "$work/pull.md"
+} > benches/results/oci.md
+cat benches/results/oci.md

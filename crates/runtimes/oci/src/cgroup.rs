@@ -1,0 +1,115 @@
+//! Reading a container's cgroup (created by the OCI runtime at the
+//! `cgroupsPath` Ferry put in the spec): usage for `ferry stats`, and whether
+//! the memory limit was hit.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ferry_core::Stats;
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// v1 reports "no limit" as a huge page-aligned number.
+const UNLIMITED: u64 = 1 << 60;
+
+/// The directories of cgroup `path` (e.g. `/ferry/ferry-<id>`), per controller
+/// (`memory`, `cpuacct`, `pids`, `freezer`) on v1, or `unified` on v2.
+pub fn dirs_for(path: &str) -> BTreeMap<String, PathBuf> {
+    let rel = path.trim_start_matches('/');
+    let root = Path::new(CGROUP_ROOT);
+    let mut out = BTreeMap::new();
+    if root.join("cgroup.controllers").exists() {
+        out.insert("unified".to_string(), root.join(rel));
+        return out;
+    }
+    for c in ["memory", "cpuacct", "pids", "freezer"] {
+        let d = root.join(c).join(rel);
+        if d.exists() {
+            out.insert(c.to_string(), d);
+        }
+    }
+    if out.is_empty() {
+        let u = root.join("unified").join(rel);
+        if u.exists() {
+            out.insert("unified".to_string(), u);
+        }
+    }
+    out
+}
+
+fn read(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p).ok()
+}
+
+fn read_u64(p: &Path) -> Option<u64> {
+    read(p)?.trim().parse().ok()
+}
+
+fn keyed(text: &str, key: &str) -> Option<u64> {
+    text.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// Current usage of the container's cgroup.
+pub fn stats(dirs: &BTreeMap<String, PathBuf>) -> Option<Stats> {
+    let mut s = Stats::default();
+    if let Some(u) = dirs.get("unified") {
+        s.cpu_usage_ns = keyed(&read(&u.join("cpu.stat"))?, "usage_usec").unwrap_or(0) * 1000;
+        s.memory_bytes = read_u64(&u.join("memory.current")).unwrap_or(0);
+        s.memory_limit_bytes = read(&u.join("memory.max")).and_then(|v| v.trim().parse().ok());
+        s.pids = read_u64(&u.join("pids.current")).unwrap_or(0);
+        return Some(s);
+    }
+    s.cpu_usage_ns = read_u64(&dirs.get("cpuacct")?.join("cpuacct.usage"))?;
+    if let Some(m) = dirs.get("memory") {
+        s.memory_bytes = read_u64(&m.join("memory.usage_in_bytes")).unwrap_or(0);
+        s.memory_limit_bytes = read_u64(&m.join("memory.limit_in_bytes")).filter(|l| *l < UNLIMITED);
+    }
+    s.pids = match dirs.get("pids") {
+        Some(p) => read_u64(&p.join("pids.current")).unwrap_or(0),
+        None => read(&dirs.get("cpuacct")?.join("cgroup.procs")).map(|t| t.lines().count() as u64).unwrap_or(0),
+    };
+    Some(s)
+}
+
+/// The kernel's OOM killer killed a process of the container (or, on v1,
+/// the container is waiting under OOM).
+pub fn out_of_memory(dirs: &BTreeMap<String, PathBuf>) -> bool {
+    if let Some(u) = dirs.get("unified") {
+        return read(&u.join("memory.events")).and_then(|t| keyed(&t, "oom_kill")).unwrap_or(0) > 0;
+    }
+    let Some(m) = dirs.get("memory") else { return false };
+    let Some(t) = read(&m.join("memory.oom_control")) else { return false };
+    keyed(&t, "under_oom").unwrap_or(0) > 0 || keyed(&t, "oom_kill").unwrap_or(0) > 0
+}
+
+/// Whether the memory controller is cgroup v1 (no `memory.oom.group`: the
+/// monitor kills the rest of the container after an OOM kill).
+pub fn memory_is_v1() -> bool {
+    let root = Path::new(CGROUP_ROOT);
+    !root.join("cgroup.controllers").exists() && root.join("memory").exists()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_v1_files() {
+        let d = tempfile::tempdir().unwrap();
+        let (m, c, p) = (d.path().join("m"), d.path().join("c"), d.path().join("p"));
+        for x in [&m, &c, &p] {
+            std::fs::create_dir(x).unwrap();
+        }
+        std::fs::write(c.join("cpuacct.usage"), "12345\n").unwrap();
+        std::fs::write(m.join("memory.usage_in_bytes"), "4096\n").unwrap();
+        std::fs::write(m.join("memory.limit_in_bytes"), "9223372036854771712\n").unwrap();
+        std::fs::write(m.join("memory.oom_control"), "oom_kill_disable 1\nunder_oom 0\noom_kill 0\n").unwrap();
+        std::fs::write(p.join("pids.current"), "3\n").unwrap();
+        let dirs: BTreeMap<String, PathBuf> =
+            [("memory".into(), m.clone()), ("cpuacct".into(), c), ("pids".into(), p)].into();
+        let s = stats(&dirs).unwrap();
+        assert_eq!((s.cpu_usage_ns, s.memory_bytes, s.memory_limit_bytes, s.pids), (12345, 4096, None, 3));
+        assert!(!out_of_memory(&dirs));
+        std::fs::write(m.join("memory.oom_control"), "oom_kill_disable 1\nunder_oom 1\noom_kill 0\n").unwrap();
+        assert!(out_of_memory(&dirs));
+    }
+}

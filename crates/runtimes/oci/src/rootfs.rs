@@ -1,0 +1,101 @@
+//! A container's root filesystem: an overlay of the image's unpacked layers
+//! (shared by every container of the image, read-only) with a private upper
+//! directory, so starting a second container copies nothing. Where overlayfs
+//! cannot be mounted, the layers are copied into a private directory instead,
+//! with a warning in the workload's log.
+
+use std::path::{Path, PathBuf};
+
+use ferry_core::RuntimeError;
+use ferry_image::{Image, ImageStore};
+use serde::{Deserialize, Serialize};
+
+/// How the rootfs of one container was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum Rootfs {
+    Overlay { lower: Vec<PathBuf>, upper: PathBuf, work: PathBuf, target: PathBuf },
+    Copy { target: PathBuf, why: String },
+}
+
+impl Rootfs {
+    pub fn target(&self) -> &Path {
+        match self {
+            Rootfs::Overlay { target, .. } | Rootfs::Copy { target, .. } => target,
+        }
+    }
+
+    /// Mount it (again); a no-op for a copy or an overlay that is mounted.
+    pub fn mount(&self) -> Result<(), RuntimeError> {
+        let Rootfs::Overlay { lower, upper, work, target } = self else { return Ok(()) };
+        if is_mounted(target) {
+            return Ok(());
+        }
+        mount_overlay(lower, upper, work, target)
+    }
+
+    /// Unmount (lazily, so a process still holding it cannot block cleanup).
+    pub fn unmount(&self) {
+        if let Rootfs::Overlay { target, .. } = self {
+            if is_mounted(target) {
+                let _ = nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+}
+
+/// Prepare the rootfs of a container in `dir` (`dir/rootfs`, `dir/upper`, `dir/work`).
+pub fn prepare(store: &ImageStore, img: &Image, dir: &Path) -> Result<(Rootfs, Option<String>), RuntimeError> {
+    let backend = |e: ferry_image::StoreError| RuntimeError::Backend(e.to_string());
+    let target = dir.join("rootfs");
+    let upper = dir.join("upper");
+    let work = dir.join("work");
+    for d in [&target, &upper, &work] {
+        std::fs::create_dir_all(d).map_err(RuntimeError::io(format!("cannot create {}", d.display())))?;
+    }
+    let lower = store.layer_dirs(img).map_err(backend)?;
+    let lower = if lower.is_empty() {
+        // overlayfs needs at least one lower directory.
+        let empty = dir.join("empty");
+        std::fs::create_dir_all(&empty).map_err(RuntimeError::io("create empty layer"))?;
+        vec![empty]
+    } else {
+        lower
+    };
+    match mount_overlay(&lower, &upper, &work, &target) {
+        Ok(()) => Ok((Rootfs::Overlay { lower, upper, work, target }, None)),
+        Err(e) => {
+            let why = format!("overlayfs unavailable ({e}); copying the image's layers instead (slower, uses disk)");
+            tracing::warn!("{why}");
+            let _ = std::fs::remove_dir_all(&upper);
+            let _ = std::fs::remove_dir_all(&work);
+            store.flatten_into(img, &target).map_err(backend)?;
+            Ok((Rootfs::Copy { target, why: why.clone() }, Some(why)))
+        }
+    }
+}
+
+fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) -> Result<(), RuntimeError> {
+    // overlayfs lists lower directories top-most first.
+    let lowerdir: Vec<String> = lower.iter().rev().map(|p| p.display().to_string()).collect();
+    let data = format!("lowerdir={},upperdir={},workdir={}", lowerdir.join(":"), upper.display(), work.display());
+    nix::mount::mount(Some("overlay"), target, Some("overlay"), nix::mount::MsFlags::empty(), Some(data.as_str()))
+        .map_err(|e| RuntimeError::Backend(format!("mount overlay on {}: {e}", target.display())))
+}
+
+pub fn is_mounted(target: &Path) -> bool {
+    let needle = format!(" {} ", target.display());
+    std::fs::read_to_string("/proc/self/mountinfo").map(|m| m.lines().any(|l| l.contains(&needle))).unwrap_or(false)
+}
+
+/// Whether overlayfs can be mounted here (for `ferry doctor`).
+pub fn overlay_works(scratch: &Path) -> Result<(), String> {
+    let d = tempfile::Builder::new().prefix("overlay-check-").tempdir_in(scratch).map_err(|e| e.to_string())?;
+    let (l, u, w, t) = (d.path().join("l"), d.path().join("u"), d.path().join("w"), d.path().join("t"));
+    for p in [&l, &u, &w, &t] {
+        std::fs::create_dir_all(p).map_err(|e| e.to_string())?;
+    }
+    mount_overlay(&[l], &u, &w, &t).map_err(|e| e.to_string())?;
+    let _ = nix::mount::umount2(&t, nix::mount::MntFlags::MNT_DETACH);
+    Ok(())
+}
