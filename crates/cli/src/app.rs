@@ -16,10 +16,30 @@ pub fn runtime_for(ctx: &Context) -> Result<Arc<dyn Runtime>, RuntimeError> {
                 .map_err(RuntimeError::io("cannot find the ferry executable to run as monitor"))?;
             Ok(Arc::new(ferry_local::LocalRuntime::new(paths::data_dir().join("local"), ctx.name.clone(), exe)))
         }
-        other => Err(RuntimeError::Unavailable(format!(
-            "context {:?} uses the {other} runtime, which this build of ferry does not include yet (available: local)",
-            ctx.name
-        ))),
+        RuntimeKind::Docker => {
+            let exe = std::env::current_exe()
+                .map_err(RuntimeError::io("cannot find the ferry executable to run as timeout supervisor"))?;
+            let host = ferry_docker::host_for(ctx.settings.docker_host.as_deref());
+            Ok(Arc::new(ferry_docker::DockerRuntime::new(&host, ctx.name.clone(), paths::data_dir().join("docker"), exe)?))
+        }
+        RuntimeKind::Oci => {
+            let exe = std::env::current_exe()
+                .map_err(RuntimeError::io("cannot find the ferry executable to run as monitor"))?;
+            Ok(Arc::new(ferry_oci::OciRuntime::new(ferry_oci::OciConfig {
+                root: paths::data_dir().join("oci"),
+                context: ctx.name.clone(),
+                oci_runtime: ctx.settings.oci_runtime.clone(),
+                monitor_exe: exe,
+                host_network: std::env::var("FERRY_OCI_NETWORK").is_ok_and(|v| v == "host"),
+            })))
+        }
+        RuntimeKind::Kubernetes => {
+            Ok(Arc::new(ferry_kube::KubeRuntime::new(ferry_kube::KubeSettings::from_context(&ctx.settings))))
+        }
+        RuntimeKind::Slurm => Ok(Arc::new(
+            ferry_slurm::SlurmRuntime::new(&ctx.name, &ctx.settings, &paths::data_dir().join("slurm"))
+                .map_err(RuntimeError::from)?,
+        )),
     }
 }
 

@@ -48,11 +48,35 @@ pub enum Command {
     Schema,
     /// Print what a runtime would submit (batch script, manifests) without starting it.
     Render(RenderArgs),
+    /// Build the image of a workload file's `build:` section (Docker Engine).
+    Build(BuildArgs),
+    /// Push a workload file's image (or a named image) to its registry.
+    Push(PushArgs),
+    /// Build if needed, push when the context runs elsewhere, start, print the endpoints.
+    Up(UpArgs),
+    /// Manage the OCI runtime's image store (pull, push, import, ls, rm, prune).
+    #[command(subcommand)]
+    Image(crate::commands::oci::ImageCommand),
+    /// Checkpoint a running OCI container with CRIU into a directory (the container stops).
+    Checkpoint(crate::commands::oci::CheckpointArgs),
+    /// Start a container again from a `ferry checkpoint` directory.
+    Restore(crate::commands::oci::RestoreArgs),
+    /// Check the OCI runtime's prerequisites: runtime binaries, cgroups, overlayfs, CRIU.
+    Doctor(crate::commands::oci::DoctorArgs),
+    /// Forward local ports to a Kubernetes workload's pod: [LOCAL:]REMOTE (a number or a `ports:` name).
+    #[command(name = "port-forward")]
+    PortForward(PortForwardArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Internal: stops a Docker container when its `timeout:` passes.
+    #[command(name = "__docker-timeout", hide = true)]
+    DockerTimeout { dir: PathBuf },
+    /// Internal: the per-container monitor of the OCI runtime.
+    #[command(name = "__oci-monitor", hide = true)]
+    OciMonitor { dir: PathBuf },
     /// Internal: the per-workload monitor process.
     #[command(name = "__monitor", hide = true)]
     Monitor { dir: PathBuf },
@@ -72,6 +96,25 @@ pub struct RunArgs {
     /// Set an environment variable (repeatable); overrides the file's `env`.
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub env: Vec<(String, String)>,
+    #[command(flatten)]
+    pub mlcube: MlcubeArgs,
+}
+
+/// Run an MLCube task instead of a workload file (`ferry run --mlcube DIR --task NAME`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct MlcubeArgs {
+    /// MLCube directory (with mlcube.yaml, or run/ task files and platforms/); replaces FILE.
+    #[arg(long, value_name = "DIR", requires = "task")]
+    pub mlcube: Option<PathBuf>,
+    /// MLCube task name, or a task file (`schema_type: mlcube_invoke`).
+    #[arg(long, value_name = "NAME", requires = "mlcube")]
+    pub task: Option<String>,
+    /// MLCube platform: docker, kubernetes, slurm, local, or a platform file (`schema_type: mlcube_platform`).
+    #[arg(long, value_name = "PLATFORM", requires = "mlcube")]
+    pub platform: Option<String>,
+    /// Override an MLCube parameter's path (MLCube's --NAME=PATH); repeatable.
+    #[arg(long = "param", value_name = "NAME=PATH", value_parser = parse_key_value, requires = "mlcube")]
+    pub params: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -212,6 +255,53 @@ pub struct RenderArgs {
     /// The workload file.
     #[arg(default_value = "ferry.yaml")]
     pub file: PathBuf,
+    #[command(flatten)]
+    pub mlcube: MlcubeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PortForwardArgs {
+    /// Workload name, id or id prefix.
+    pub workload: String,
+    /// [LOCAL:]REMOTE, e.g. 8888, 9000:8888, 0:jupyter (0: any free local port).
+    #[arg(required = true, value_name = "[LOCAL:]REMOTE")]
+    pub ports: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The workload file.
+    #[arg(default_value = "ferry.yaml")]
+    pub file: PathBuf,
+    /// Print the Dockerfile and the files that would be sent; build nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Build even if an image with the same inputs exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// The workload file (its `image:` is pushed) or, with --image, nothing.
+    #[arg(default_value = "ferry.yaml")]
+    pub file: PathBuf,
+    /// Push this image instead of the file's.
+    #[arg(long)]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The workload file.
+    #[arg(default_value = "ferry.yaml")]
+    pub file: PathBuf,
+    /// Instance name (default: the file's `name`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Push even when the context runs on the builder's own Docker Engine.
+    #[arg(long)]
+    pub push: bool,
 }
 
 #[derive(Debug, Args)]

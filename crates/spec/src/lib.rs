@@ -19,6 +19,7 @@ mod duration;
 mod emit;
 mod error;
 mod field_path;
+pub mod mlcube;
 mod model;
 mod quantity;
 mod schema;

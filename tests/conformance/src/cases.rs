@@ -93,6 +93,11 @@ pub fn missing_input_is_refused(t: &Target) {
 
 /// Over the memory limit: killed, exit 137, reason says out of memory.
 pub fn oom_kill(t: &Target) {
+    if !t.supports("oom") {
+        // Listed in the target's `unsupported` with the reason in its test file.
+        crate::harness::not_applicable("oom_kill", "this target cannot enforce memory limits by design");
+        return;
+    }
     let f = Ferry::new(t);
     let out = f.run(&["run", f.workload("oom").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(137), "{}", describe(&out));
@@ -205,9 +210,11 @@ pub fn stop_kills_after_grace(t: &Target) {
 /// `run -d` returns at once; the exit code is recorded with no CLI around.
 pub fn exit_recorded_after_cli_left(t: &Target) {
     let f = Ferry::new(t);
-    let started = Instant::now();
     let id = f.start(&f.workload("slow-exit"), &[]);
-    assert!(started.elapsed() < Duration::from_millis(900), "run -d waited for the workload");
+    // `run -d` returned before the workload could end (it sleeps 3 s); no
+    // wall-clock bound, which a loaded CI machine could miss.
+    let state = f.state(&id);
+    assert!(matches!(state.as_str(), "pending" | "running"), "run -d waited for the workload: {state}");
     let v = f.wait_state(&id, "failed", LONG);
     assert_eq!(v["status"]["exit_code"], 3, "{v}");
     let out = f.ok(&["ps", "-a", "-o", "json"]);
@@ -230,6 +237,13 @@ pub fn stats(t: &Target) {
     let f = Ferry::new(t);
     let id = f.start(&f.workload("busy"), &[]);
     f.wait_state(&id, "running", LONG);
+    if !t.supports("stats") {
+        let out = f.run(&["stats", &id]);
+        assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+        assert!(stderr(&out).contains("not supported by the"), "{}", describe(&out));
+        f.ok(&["stop", "-t", "1", &id]);
+        return;
+    }
     let read = || {
         let out = f.ok(&["stats", "-o", "json", "--interval-ms", "200", &id]);
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();

@@ -1,6 +1,10 @@
 //! One module per group of subcommands. Each returns the process exit code.
 
 mod context;
+mod docker;
+pub mod oci;
+mod kube;
+mod mlcube;
 pub mod monitor;
 mod render;
 mod run;
@@ -28,6 +32,16 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Validate(args) => spec::validate(args),
         Command::Schema => spec::schema(),
         Command::Render(args) => render::render(args),
+        Command::PortForward(args) => kube::port_forward(ctx, args).await,
+        Command::Build(args) => docker::build(ctx, args).await,
+        Command::Push(args) => docker::push(ctx, args).await,
+        Command::Up(args) => docker::up(ctx, args).await,
+        Command::DockerTimeout { dir } => docker::timeout_supervisor(&dir).await,
+        Command::Image(cmd) => oci::image(cmd).await,
+        Command::Checkpoint(args) => oci::checkpoint(ctx, args).await,
+        Command::Restore(args) => oci::restore(ctx, args).await,
+        Command::Doctor(args) => oci::doctor(ctx, args).await,
+        Command::OciMonitor { dir } => Ok(oci::monitor_main(&dir)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ferry", &mut std::io::stdout());
             Ok(0)

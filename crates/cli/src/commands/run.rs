@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use ferry_core::engine::Engine;
 use ferry_core::{Handle, LogOptions, Runtime, Status};
 use futures::StreamExt;
@@ -17,10 +17,10 @@ use crate::output::write_log_line;
 const INTERRUPT_GRACE: Duration = Duration::from_secs(10);
 
 pub async fn run(ctx: Option<&str>, args: RunArgs) -> Result<u8> {
-    let mut workload = ferry_spec::load(&args.file)?;
+    let (mut workload, spec_path) = super::mlcube::load_workload(&args.file, &args.mlcube)?;
     workload.env.extend(args.env);
-    let spec_path = std::fs::canonicalize(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
     let engine = app::engine(ctx)?;
+    super::mlcube::check_platform(&args.mlcube, engine.context.runtime, &format!("context {:?}", engine.context.name))?;
     let rec = engine.launch(workload, Some(spec_path), args.name).await?;
     if args.detach {
         println!("{}", rec.id);

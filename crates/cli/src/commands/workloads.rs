@@ -36,7 +36,8 @@ pub async fn ps(ctx: Option<&str>, args: PsArgs) -> Result<u8> {
             print_table(&t);
         }
         Format::Wide => {
-            let mut t = output::table(&["ID", "NAME", "CONTEXT", "RUNTIME", "NATIVE ID", "STATUS", "CREATED", "FILE"]);
+            let mut t =
+                output::table(&["ID", "NAME", "CONTEXT", "RUNTIME", "NATIVE ID", "STATUS", "PORTS", "CREATED", "FILE"]);
             for r in &recs {
                 t.add_row(vec![
                     r.id.to_string(),
@@ -45,6 +46,7 @@ pub async fn ps(ctx: Option<&str>, args: PsArgs) -> Result<u8> {
                     r.runtime.to_string(),
                     r.handle.as_ref().map(|h| h.native_id.clone()).unwrap_or_default(),
                     r.status.to_string(),
+                    r.handle.as_ref().and_then(|h| h.details.get("ports")).cloned().unwrap_or_default(),
                     r.created_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                     r.spec_path.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
                 ]);
