@@ -18,10 +18,11 @@ pub const EXIT_FERRY_ERROR: u8 = 125;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
-    // The monitor forks into the background, so it must start before any
-    // thread exists: dispatch it before building the async runtime.
-    if let Command::Monitor { dir } = &cli.command {
-        return commands::monitor::main(dir);
+    // Monitors need no async runtime: skip building one.
+    match &cli.command {
+        Command::Monitor { dir } => return commands::monitor::local_main(dir),
+        Command::OciMonitor { dir } => return commands::monitor::oci_main(dir),
+        _ => {}
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,

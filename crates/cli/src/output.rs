@@ -3,21 +3,50 @@
 use std::io::Write;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use comfy_table::{presets, ContentArrangement, Table};
 use ferry_core::{LogLine, LogSource};
+use unicode_width::UnicodeWidthStr;
 
-/// A borderless table like `docker ps` prints.
-pub fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::NOTHING).set_content_arrangement(ContentArrangement::Disabled).set_header(header.to_vec());
-    t
+/// A borderless table like `docker ps` prints: columns two spaces apart,
+/// padded to their widest cell, no trailing spaces. Kept this simple on
+/// purpose: `ferry ps -a` prints tens of thousands of rows.
+pub struct Table {
+    rows: Vec<Vec<String>>,
 }
 
-/// Print a table without the trailing spaces comfy-table pads with.
-pub fn print_table(t: &Table) {
-    for line in t.to_string().lines() {
-        println!("{}", line.trim_end().trim_start_matches(' '));
+impl Table {
+    pub fn add_row(&mut self, row: Vec<String>) {
+        self.rows.push(row);
     }
+}
+
+pub fn table(header: &[&str]) -> Table {
+    Table { rows: vec![header.iter().map(|h| h.to_string()).collect()] }
+}
+
+pub fn print_table(t: &Table) {
+    let columns = t.rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut widths = vec![0; columns];
+    for row in &t.rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.width());
+        }
+    }
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut line = String::new();
+    for row in &t.rows {
+        line.clear();
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            line.push_str(cell);
+            if i + 1 < row.len() {
+                line.extend(std::iter::repeat_n(' ', w - cell.width() + 2));
+            }
+        }
+        // A closed pipe (`ferry ps | head`) is not an error worth reporting.
+        if writeln!(out, "{}", line.trim_end()).is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
 }
 
 pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {

@@ -163,7 +163,9 @@ impl Engine {
     pub async fn list(&self, include_finished: bool) -> Result<Vec<WorkloadRecord>> {
         self.adopt_unknown().await?;
         let mut out = Vec::new();
-        for rec in self.store.list(true)? {
+        // A finished workload never becomes live again: only live records need
+        // asking their runtime.
+        for rec in self.store.list(include_finished)? {
             let rec = self.refresh(rec).await?;
             if include_finished || rec.status.is_live() {
                 out.push(rec);
@@ -175,10 +177,8 @@ impl Engine {
     /// Re-discover workloads from the runtime. Returns how many were adopted.
     pub async fn adopt_unknown(&self) -> Result<usize> {
         let mut adopted = 0;
-        for (mut handle, status) in self.runtime()?.list().await? {
-            if self.store.get(&handle.workload).is_ok() {
-                continue;
-            }
+        let known = self.store.ids()?;
+        for (mut handle, status) in self.runtime()?.list_unknown(&known).await? {
             let Some(spec) = handle.details.remove(DETAIL_SPEC).and_then(|s| serde_json::from_str::<Workload>(&s).ok())
             else {
                 tracing::warn!("cannot adopt {}: the runtime kept no spec", handle.native_id);

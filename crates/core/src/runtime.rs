@@ -1,7 +1,7 @@
 //! The `Runtime` trait: what every backend (local, oci, docker, slurm,
 //! kubernetes) implements, plus the small types that cross it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -267,6 +267,14 @@ pub trait Runtime: Send + Sync {
     async fn status(&self, h: &Handle) -> Result<Status>;
     /// All workloads this runtime started (for this context), with their status.
     async fn list(&self) -> Result<Vec<(Handle, Status)>>;
+    /// The workloads of [`Runtime::list`] whose ids are not in `known`: what
+    /// the engine adopts after the store was lost. Runtimes that read files
+    /// for each workload override it to skip the known ones before reading.
+    async fn list_unknown(&self, known: &HashSet<WorkloadId>) -> Result<Vec<(Handle, Status)>> {
+        let mut all = self.list().await?;
+        all.retain(|(h, _)| !known.contains(&h.workload));
+        Ok(all)
+    }
     async fn logs(&self, h: &Handle, opts: LogOptions) -> Result<LogStream>;
     async fn stats(&self, h: &Handle) -> Result<Stats>;
     /// Ask to stop (SIGTERM or equivalent); kill everything after `grace`.

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_spec::Workload;
 use rusqlite::types::ValueRef;
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +30,8 @@ use crate::{paths, Handle, RuntimeKind, Status, WorkloadId};
 
 /// How long a writer waits for another process's transaction to finish.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// WAL size (in 4 KiB pages) at which a commit checkpoints it (SQLite's default is 1000).
+const WAL_CHECKPOINT_PAGES: i64 = 256;
 
 /// Schema migrations; entry `i` takes `user_version` from `i` to `i + 1`.
 /// Append only: never edit a migration that has shipped.
@@ -59,6 +62,11 @@ pub const MIGRATIONS: &[&str] = &[
         at          TEXT NOT NULL
     );
     CREATE INDEX status_events_workload ON status_events(workload_id);
+    "#,
+    // 2: `ferry ps` and the unique-name check read only live workloads; with
+    // thousands of finished ones, finding the few live rows must not scan them.
+    r#"
+    CREATE INDEX workloads_live ON workloads(live, name) WHERE live = 1;
     "#,
 ];
 
@@ -310,7 +318,15 @@ impl Store {
         retry_busy(|| {
             conn.pragma_update(None, "journal_mode", "WAL")?;
             conn.pragma_update(None, "synchronous", "NORMAL")?; // safe with WAL; commits survive crashes
-            conn.pragma_update(None, "foreign_keys", "ON")
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            // Every `ferry` command is a short-lived process. By default the
+            // last connection to close checkpoints the WAL into the database
+            // and deletes it, and the next one re-creates it: four fsyncs per
+            // command. Keep the WAL instead (the next opener reads it back,
+            // which a small checkpoint interval keeps cheap); checkpoints then
+            // happen inside commits, every WAL_CHECKPOINT_PAGES pages.
+            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+            conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
         })?;
         let mut store = Store { conn: Mutex::new(conn), path: path.to_path_buf() };
         store.migrate()?;
@@ -409,6 +425,17 @@ impl Store {
     pub fn record_status(&self, id: &WorkloadId, status: &Status, at: DateTime<Utc>) -> Result<bool> {
         let json = to_json(status)?;
         let mut conn = self.conn();
+        // Most calls find nothing new (a refresh of a settled workload): answer
+        // those from a read, without queueing for the write lock.
+        let current: Option<String> = conn
+            .query_row("SELECT status FROM workloads WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .optional()?;
+        if let Some(current) = current {
+            let current = decode_status(id.as_str(), "status", &current)?;
+            if current == *status || current.is_terminal() {
+                return Ok(false);
+            }
+        }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let current: Option<String> = tx
             .query_row("SELECT status FROM workloads WHERE id = ?1", [id.as_str()], |r| r.get(0))
@@ -512,6 +539,14 @@ impl Store {
             conn.prepare(&format!("SELECT {COLUMNS} FROM workloads {filter} ORDER BY created_at DESC, rowid DESC"))?;
         let raws = stmt.query_map([], RawRow::from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
         raws.into_iter().map(RawRow::decode).collect()
+    }
+
+    /// Every recorded workload id.
+    pub fn ids(&self) -> Result<std::collections::HashSet<WorkloadId>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT id FROM workloads")?;
+        let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(ids.into_iter().filter_map(|id| id.parse().ok()).collect())
     }
 
     /// Names held by live workloads (which a new workload cannot take).

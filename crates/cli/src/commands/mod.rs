@@ -41,11 +41,12 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Checkpoint(args) => oci::checkpoint(ctx, args).await,
         Command::Restore(args) => oci::restore(ctx, args).await,
         Command::Doctor(args) => oci::doctor(ctx, args).await,
-        Command::OciMonitor { dir } => Ok(oci::monitor_main(&dir)),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "ferry", &mut std::io::stdout());
             Ok(0)
         }
-        Command::Monitor { .. } => unreachable!("dispatched in main before the async runtime starts"),
+        Command::Monitor { .. } | Command::OciMonitor { .. } => {
+            anyhow::bail!("internal: monitors are dispatched before the async runtime starts")
+        }
     }
 }

@@ -1,44 +1,81 @@
-//! `ferry __monitor DIR`: the local runtime's per-workload monitor, which also
-//! records every status change in Ferry's store so nothing depends on the
-//! CLI still running.
+//! `ferry __monitor DIR` and `ferry __oci-monitor DIR`: the per-workload
+//! monitors of the local and OCI runtimes. Besides the runtime's own state
+//! files they record every status change in Ferry's store, so nothing
+//! depends on the CLI still running.
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use ferry_core::store::Store;
-use ferry_core::WorkloadId;
+use ferry_core::{Status, WorkloadId};
 
-pub fn main(dir: &Path) -> ExitCode {
-    match ferry_local::monitor::daemonize(dir) {
-        Ok(false) => return ExitCode::SUCCESS, // the caller's child: done
-        Ok(true) => {}
+pub fn local_main(dir: &Path) -> ExitCode {
+    let recorder = StoreRecorder::start("ferry monitor");
+    let result = ferry_local::monitor::run(dir, &mut |plan, st| {
+        recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
+    });
+    finish("ferry monitor", recorder, result.map(drop))
+}
+
+pub fn oci_main(dir: &Path) -> ExitCode {
+    let recorder = StoreRecorder::start("ferry oci monitor");
+    let result = ferry_oci::monitor::run(dir, &mut |plan, st| {
+        recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
+    });
+    finish("ferry oci monitor", recorder, result.map(drop))
+}
+
+fn finish(who: &str, recorder: StoreRecorder, result: Result<(), ferry_core::RuntimeError>) -> ExitCode {
+    recorder.finish();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("ferry monitor: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    // Opened on the first transition, which comes after the workload's
-    // process started: the store is not on the start-up path.
-    let mut store: Option<Result<Store, String>> = None;
-    let mut record = |plan: &ferry_local::ProcessPlan, st: &ferry_local::MonitorState| {
-        let store = store.get_or_insert_with(|| {
-            Store::open(&Store::default_path()).map_err(|e| {
-                eprintln!("ferry monitor: state store unavailable, recording in {} only: {e}", dir.display());
-                e.to_string()
-            })
-        });
-        let (Ok(store), Ok(id)) = (&*store, plan.workload_id.parse::<WorkloadId>()) else { return };
-        let at = st.finished_at.or(st.started_at).unwrap_or_else(Utc::now);
-        if let Err(e) = store.record_status(&id, &st.status, at) {
-            eprintln!("ferry monitor: cannot record status of {id}: {e}");
-        }
-    };
-    match ferry_local::monitor::run(dir, &mut record) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ferry monitor: {e}");
+            eprintln!("{who}: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Writes status changes to the store from a thread of its own, in order.
+/// Opening SQLite and committing then happen while the workload starts and
+/// runs, not between its end and the monitor noticing it; the runtime's
+/// state file, written first, stays the source of truth meanwhile.
+struct StoreRecorder {
+    tx: mpsc::Sender<(String, Status, DateTime<Utc>)>,
+    thread: JoinHandle<()>,
+}
+
+impl StoreRecorder {
+    fn start(who: &'static str) -> Self {
+        let (tx, rx) = mpsc::channel::<(String, Status, DateTime<Utc>)>();
+        let thread = std::thread::spawn(move || {
+            let store = match Store::open(&Store::default_path()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("{who}: state store unavailable, recording in the workload's directory only: {e}");
+                    return;
+                }
+            };
+            for (id, status, at) in rx {
+                let Ok(id) = id.parse::<WorkloadId>() else { continue };
+                if let Err(e) = store.record_status(&id, &status, at) {
+                    eprintln!("{who}: cannot record status of {id}: {e}");
+                }
+            }
+        });
+        StoreRecorder { tx, thread }
+    }
+
+    fn record(&self, workload_id: &str, status: &Status, at: Option<DateTime<Utc>>) {
+        let _ = self.tx.send((workload_id.to_string(), status.clone(), at.unwrap_or_else(Utc::now)));
+    }
+
+    /// Wait until everything sent is written.
+    fn finish(self) {
+        drop(self.tx);
+        let _ = self.thread.join();
     }
 }

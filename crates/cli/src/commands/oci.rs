@@ -1,14 +1,12 @@
 //! The OCI runtime's commands: `ferry image pull|push|import|ls|rm|prune`,
-//! `ferry checkpoint`, `ferry restore`, `ferry doctor`, and the hidden
-//! `ferry __oci-monitor DIR` (the per-container monitor).
+//! `ferry checkpoint`, `ferry restore`, `ferry doctor`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _, Result};
-use chrono::Utc;
 use clap::{Args, Subcommand};
-use ferry_core::store::{NewWorkload, Store};
-use ferry_core::{paths, RuntimeKind, WorkloadId};
+use ferry_core::store::NewWorkload;
+use ferry_core::{paths, RuntimeKind};
 use ferry_image::registry::{self, show_progress};
 use ferry_image::{ImageStore, Reference};
 
@@ -214,39 +212,4 @@ async fn unpack(store: &ImageStore, references: Vec<String>) -> Result<()> {
 
 fn absolute(p: &Path) -> Result<PathBuf> {
     Ok(if p.is_absolute() { p.to_path_buf() } else { std::env::current_dir()?.join(p) })
-}
-
-/// `ferry __oci-monitor DIR`: runs in its own session (the runtime started it
-/// with setsid) and records every status change in Ferry's store as well.
-pub fn monitor_main(dir: &Path) -> u8 {
-    // Opening the store (SQLite) is not needed until the first status change:
-    // do it while the container starts.
-    let opening = std::thread::spawn(|| Store::open(&Store::default_path()));
-    let mut opening = Some(opening);
-    let mut store: Option<Result<Store, String>> = None;
-    let mut record = |plan: &ferry_oci::state::OciPlan, st: &ferry_oci::state::OciState| {
-        let store = store.get_or_insert_with(|| {
-            let opened = opening.take().map(|h| h.join());
-            match opened {
-                Some(Ok(Ok(s))) => Ok(s),
-                Some(Ok(Err(e))) => Err(e.to_string()),
-                _ => Err("the thread opening it failed".to_string()),
-            }
-            .inspect_err(|e| {
-                eprintln!("ferry oci monitor: state store unavailable, recording in {} only: {e}", plan.bundle.display())
-            })
-        });
-        let (Ok(store), Ok(id)) = (store, plan.workload_id.parse::<WorkloadId>()) else { return };
-        let at = st.finished_at.or(st.started_at).unwrap_or_else(Utc::now);
-        if let Err(e) = store.record_status(&id, &st.status, at) {
-            eprintln!("ferry oci monitor: cannot record status of {id}: {e}");
-        }
-    };
-    match ferry_oci::monitor::run(dir, &mut record) {
-        Ok(_) => 0,
-        Err(e) => {
-            eprintln!("ferry oci monitor: {e}");
-            1
-        }
-    }
 }

@@ -949,14 +949,24 @@ impl Cgroup {
         Ok(())
     }
 
-    /// The `cgroup.procs` files of this cgroup, as C strings.
+    /// The files a process writes `"0"` into to enter this cgroup, as C strings.
     ///
     /// Made for a `pre_exec` hook: compute them *before* forking, then in the
     /// child write `"0"` (meaning "this process") into each with nothing but
     /// `open`/`write`/`close` — see [`enter_procs`]. Allocating or locking
     /// after `fork` in a multi-threaded program can deadlock.
+    ///
+    /// On v1 this is `tasks`, not `cgroup.procs`: the forked child has a single
+    /// thread, so moving that thread moves the process, and the kernel moves
+    /// the current thread without write-locking the global threadgroup
+    /// semaphore, whose RCU grace period costs 5–25 ms per `cgroup.procs`
+    /// write on a v1 hierarchy. v2 has no such file; its `cgroup.procs` is used.
     pub fn procs_paths(&self) -> Vec<CString> {
-        self.dirs.iter().filter_map(|d| CString::new(d.join("cgroup.procs").as_os_str().as_bytes()).ok()).collect()
+        let file = match self.version {
+            Version::V1 => "tasks",
+            Version::V2 => "cgroup.procs",
+        };
+        self.dirs.iter().filter_map(|d| CString::new(d.join(file).as_os_str().as_bytes()).ok()).collect()
     }
 
     /// Freeze every process in the cgroup and wait (up to 5 s) until they all
@@ -1254,10 +1264,10 @@ impl Cgroup {
     }
 }
 
-/// Put the calling process into the cgroup(s) whose `cgroup.procs` files are
-/// given, by writing `"0"` to each. Async-signal-safe and allocation-free, so
-/// it can run in a `pre_exec` hook between `fork` and `exec` (see
-/// [`Cgroup::procs_paths`]). Stops at the first failure.
+/// Put the calling (single-threaded) process into the cgroup(s) whose entry
+/// files ([`Cgroup::procs_paths`]) are given, by writing `"0"` to each.
+/// Async-signal-safe and allocation-free, so it can run in a `pre_exec` hook
+/// between `fork` and `exec`. Stops at the first failure.
 pub fn enter_procs(procs_paths: &[CString]) -> io::Result<()> {
     for p in procs_paths {
         // SAFETY: `p` is a valid NUL-terminated string; open/write/close are

@@ -17,13 +17,16 @@
 //! | monitor died before recording an end            | Failed{None, "monitor … died …"} |
 
 pub mod cgroup;
+pub mod follow;
 mod logfile;
 pub mod monitor;
 mod plan;
+pub mod reaper;
 mod state;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -35,7 +38,7 @@ use ferry_core::{
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
-pub use logfile::{parse_record, LogReader, LogWriter, FOLLOW_POLL};
+pub use logfile::{parse_record, LogReader, LogWriter};
 pub use plan::ProcessPlan;
 pub use state::{MonitorState, WorkloadDir};
 
@@ -168,20 +171,11 @@ impl Runtime for LocalRuntime {
         state::write_json_atomic(&wd.spec(), &launch.workload)?;
         state::write_json_atomic(&wd.state(), &MonitorState::pending())?;
         let err = std::fs::File::create(wd.monitor_err()).map_err(RuntimeError::io("create monitor.err"))?;
-        // The monitor forks into the background; this child exits as soon as
-        // monitor.pid is written.
-        let status = Command::new(&self.monitor_exe)
-            .arg("__monitor")
-            .arg(&wd.0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err)
-            .status()
+        let mut cmd = Command::new(&self.monitor_exe);
+        cmd.arg("__monitor").arg(&wd.0);
+        let pid = monitor::spawn_detached(cmd, err)
             .map_err(RuntimeError::io(format!("cannot start monitor {}", self.monitor_exe.display())))?;
-        if !status.success() || !wd.monitor_pid().exists() {
-            let why = std::fs::read_to_string(wd.monitor_err()).unwrap_or_default();
-            return Err(RuntimeError::Backend(format!("monitor failed to start ({status}): {}", why.trim())));
-        }
+        std::fs::write(wd.monitor_pid(), pid.to_string()).map_err(RuntimeError::io("write monitor.pid"))?;
         Ok(handle)
     }
 
@@ -191,6 +185,10 @@ impl Runtime for LocalRuntime {
     }
 
     async fn list(&self) -> Result<Vec<(Handle, Status)>> {
+        self.list_unknown(&HashSet::new()).await
+    }
+
+    async fn list_unknown(&self, known: &HashSet<WorkloadId>) -> Result<Vec<(Handle, Status)>> {
         let mut out = Vec::new();
         let entries = match std::fs::read_dir(&self.root) {
             Ok(e) => e,
@@ -199,6 +197,9 @@ impl Runtime for LocalRuntime {
         };
         for entry in entries.flatten() {
             let Ok(id) = entry.file_name().to_string_lossy().parse::<WorkloadId>() else { continue };
+            if known.contains(&id) {
+                continue;
+            }
             let wd = WorkloadDir(entry.path());
             let Ok(plan) = state::read_json::<ProcessPlan>(&wd.plan()) else { continue };
             if plan.context != self.context {
@@ -227,8 +228,12 @@ impl Runtime for LocalRuntime {
         if !opts.follow {
             return Ok(Box::pin(history));
         }
-        let this = LocalFollower { wd, reader };
-        Ok(Box::pin(futures::StreamExt::chain(history, this.into_stream())))
+        let dir = wd.0.clone();
+        let ended = move || match wd.read_state() {
+            Ok(st) => st.status.is_terminal() || !monitor_alive(&wd),
+            Err(_) => true,
+        };
+        Ok(Box::pin(futures::StreamExt::chain(history, follow::follow(reader, &dir, ended))))
     }
 
     async fn stats(&self, h: &Handle) -> Result<Stats> {
@@ -339,38 +344,5 @@ impl Runtime for LocalRuntime {
 
     async fn gpu_enabled(&self) -> Result<bool> {
         Ok(Path::new("/dev/nvidia0").exists())
-    }
-}
-
-/// Follows a log file until the workload has ended and everything is read.
-struct LocalFollower {
-    wd: WorkloadDir,
-    reader: LogReader,
-}
-
-impl LocalFollower {
-    fn into_stream(self) -> LogStream {
-        Box::pin(futures::stream::unfold(Some(self), |state| async move {
-            let mut f = state?;
-            loop {
-                match f.reader.next_available() {
-                    Ok(Some(line)) => return Some((Ok(line), Some(f))),
-                    Err(e) => return Some((Err(e), None)),
-                    Ok(None) => {}
-                }
-                let ended = match f.wd.read_state() {
-                    Ok(st) => st.status.is_terminal() || !monitor_alive(&f.wd),
-                    Err(_) => true,
-                };
-                if ended {
-                    // One last read: lines written just before the final state.
-                    return match f.reader.next_available() {
-                        Ok(Some(line)) => Some((Ok(line), Some(f))),
-                        _ => None,
-                    };
-                }
-                tokio::time::sleep(logfile::FOLLOW_POLL).await;
-            }
-        }))
     }
 }

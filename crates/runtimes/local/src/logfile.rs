@@ -8,7 +8,6 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ferry_core::{LogLine, LogSource, RuntimeError};
@@ -148,9 +147,6 @@ impl LogReader {
         Ok(())
     }
 }
-
-/// How often a follower looks for new records.
-pub const FOLLOW_POLL: Duration = Duration::from_millis(10);
 
 #[cfg(test)]
 mod tests {

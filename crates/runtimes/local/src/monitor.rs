@@ -19,10 +19,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use ferry_core::{LogSource, RuntimeError, Status};
 use nix::sys::signal::{killpg, Signal};
-use nix::sys::wait::{waitpid, WaitStatus};
+use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
 use crate::cgroup::Cgroup;
+use crate::reaper::Reaper;
 use crate::logfile::LogWriter;
 use crate::plan::ProcessPlan;
 use crate::state::{read_json, write_json_atomic, MonitorState, WorkloadDir};
@@ -30,35 +31,25 @@ use crate::state::{read_json, write_json_atomic, MonitorState, WorkloadDir};
 /// How long to wait for output pipes to drain after the workload ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Detach into the background: fork, let the parent return (so the caller's
-/// `spawn().wait()` finishes as soon as `monitor.pid` exists), and continue in
-/// the child as a new session leader. Must run before any thread is started.
-pub fn daemonize(dir: &Path) -> Result<bool, RuntimeError> {
-    use nix::unistd::{fork, pipe, read, setsid, write, ForkResult};
-    // The parent returns only once the child has written monitor.pid, so the
-    // caller can rely on it; a pipe carries that "ready" byte.
-    let (ready_r, ready_w) = pipe().map_err(|e| RuntimeError::Backend(format!("pipe: {e}")))?;
-    // SAFETY: called from a single-threaded process (the CLI dispatches the
-    // monitor before building its async runtime).
-    match unsafe { fork() }.map_err(|e| RuntimeError::Backend(format!("fork monitor: {e}")))? {
-        ForkResult::Parent { .. } => {
-            drop(ready_w);
-            let mut byte = [0u8; 1];
-            match read(std::os::fd::AsRawFd::as_raw_fd(&ready_r), &mut byte) {
-                Ok(1) => Ok(false),
-                _ => Err(RuntimeError::Backend("the monitor exited before it was ready".into())),
-            }
-        }
-        ForkResult::Child => {
-            drop(ready_r);
-            let _ = setsid();
-            let wd = WorkloadDir(dir.to_path_buf());
-            std::fs::write(wd.monitor_pid(), std::process::id().to_string())
-                .map_err(RuntimeError::io("write monitor.pid"))?;
-            let _ = write(&ready_w, b"1");
-            Ok(true)
-        }
+/// Start a monitor (`cmd`, the `ferry` binary with its hidden subcommand) in
+/// a session of its own, stdin/stdout closed and stderr into `err`, and
+/// return its pid at once: the caller goes on while the monitor starts. A
+/// thread waits for it, so a long-lived caller keeps no zombie.
+pub fn spawn_detached(mut cmd: Command, err: std::fs::File) -> std::io::Result<u32> {
+    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
     }
+    // `spawn` returns once the exec succeeded, so the pid already shows the
+    // monitor's command line (which `monitor_alive` checks).
+    let mut child = cmd.spawn()?;
+    let pid = child.id();
+    thread::spawn(move || child.wait());
+    Ok(pid)
 }
 
 /// Run the workload in `dir` to the end. `on_change` sees every new state
@@ -73,8 +64,7 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&ProcessPlan, &MonitorState)) -
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 
     let mut state: MonitorState = read_json(&wd.state()).unwrap_or_else(|_| MonitorState::pending());
-    let (exit_tx, exit_rx) = mpsc::channel::<(Pid, WaitStatus)>();
-    thread::spawn(move || reap_forever(exit_tx));
+    let reaper = Reaper::start();
 
     let attempts = plan.retries + 1;
     for attempt in 1..=attempts {
@@ -94,7 +84,7 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&ProcessPlan, &MonitorState)) -
         state.warnings = warnings;
         state.attempt = attempt;
 
-        let outcome = run_attempt(&plan, &wd, &log, cgroup.as_ref(), &exit_rx, &mut |pid| {
+        let outcome = run_attempt(&plan, &wd, &log, cgroup.as_ref(), &reaper, &mut |pid| {
             state.status = Status::Running;
             state.pid = Some(pid);
             state.started_at.get_or_insert_with(Utc::now);
@@ -131,31 +121,13 @@ fn save(wd: &WorkloadDir, plan: &ProcessPlan, state: &MonitorState, on_change: &
     on_change(plan, state);
 }
 
-/// Reap every child (we are a subreaper) and report each exit.
-fn reap_forever(tx: mpsc::Sender<(Pid, WaitStatus)>) {
-    loop {
-        match waitpid(Pid::from_raw(-1), None) {
-            Ok(ws) => {
-                if let Some(pid) = ws.pid() {
-                    if tx.send((pid, ws)).is_err() {
-                        return;
-                    }
-                }
-            }
-            Err(nix::errno::Errno::ECHILD) => thread::sleep(Duration::from_millis(5)),
-            Err(nix::errno::Errno::EINTR) => {}
-            Err(_) => thread::sleep(Duration::from_millis(5)),
-        }
-    }
-}
-
 /// One attempt: start, wait (with timeout), clean up, classify the end.
 fn run_attempt(
     plan: &ProcessPlan,
     wd: &WorkloadDir,
     log: &LogWriter,
     cgroup: Option<&Cgroup>,
-    exits: &mpsc::Receiver<(Pid, WaitStatus)>,
+    reaper: &Reaper,
     on_running: &mut dyn FnMut(i32),
 ) -> Status {
     let procs: Vec<CString> = cgroup.map(|c| c.procs_paths()).unwrap_or_default();
@@ -184,8 +156,8 @@ fn run_attempt(
             return Status::Failed { exit_code: Some(code), reason: msg.trim_start_matches("ferry: ").to_string() };
         }
     };
+    reaper.spawned();
     let pid = Pid::from_raw(child.id() as i32);
-    on_running(pid.as_raw());
 
     let (done_tx, done_rx) = mpsc::channel::<()>();
     for (source, pipe) in [
@@ -202,16 +174,18 @@ fn run_attempt(
         }
     }
     drop(done_tx);
+    on_running(pid.as_raw());
 
     // Timeout escalation: running → (deadline) SIGTERM → (grace) SIGKILL.
     let mut deadline = plan.timeout.map(|t| Instant::now() + t);
     let mut phase = Phase::Running;
     let status = loop {
         let wait = deadline.map_or(Duration::from_secs(3600), |d| d.saturating_duration_since(Instant::now()));
-        match exits.recv_timeout(wait) {
-            Ok((p, ws)) if p == pid => break ws,
-            Ok(_) => {} // an orphan we reaped
-            Err(mpsc::RecvTimeoutError::Timeout) if deadline.is_some_and(|d| Instant::now() >= d) => match phase {
+        if let Some(ws) = reaper.wait(pid.as_raw(), wait) {
+            break ws;
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            match phase {
                 Phase::Running => {
                     let msg = format!("ferry: timed out after {}; sending SIGTERM", humanize(plan.timeout.unwrap_or_default()));
                     let _ = log.record(LogSource::Stderr, msg.as_bytes(), true);
@@ -224,10 +198,6 @@ fn run_attempt(
                     phase = Phase::Killed;
                     deadline = None;
                 }
-            },
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return Status::Failed { exit_code: None, reason: "monitor lost its reaper".into() }
             }
         }
     };

@@ -29,9 +29,9 @@ pub mod rootfs;
 pub mod select;
 pub mod state;
 
-use std::os::unix::process::CommandExt;
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -265,18 +265,10 @@ impl OciRuntime {
     fn spawn_monitor(&self, cd: &ContainerDir) -> Result<()> {
         let err = std::fs::File::create(cd.monitor_err()).map_err(RuntimeError::io("create monitor.err"))?;
         let mut cmd = Command::new(&self.cfg.monitor_exe);
-        cmd.arg("__oci-monitor").arg(&cd.0).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
-        // SAFETY: setsid is async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                libc::setsid();
-                Ok(())
-            });
-        }
-        let child = cmd
-            .spawn()
+        cmd.arg("__oci-monitor").arg(&cd.0);
+        let pid = ferry_local::monitor::spawn_detached(cmd, err)
             .map_err(RuntimeError::io(format!("cannot start monitor {}", self.cfg.monitor_exe.display())))?;
-        std::fs::write(cd.monitor_pid(), child.id().to_string()).map_err(RuntimeError::io("write monitor.pid"))?;
+        std::fs::write(cd.monitor_pid(), pid.to_string()).map_err(RuntimeError::io("write monitor.pid"))?;
         Ok(())
     }
 }
@@ -391,6 +383,10 @@ impl Runtime for OciRuntime {
     }
 
     async fn list(&self) -> Result<Vec<(Handle, Status)>> {
+        self.list_unknown(&HashSet::new()).await
+    }
+
+    async fn list_unknown(&self, known: &HashSet<WorkloadId>) -> Result<Vec<(Handle, Status)>> {
         let mut out = Vec::new();
         let entries = match std::fs::read_dir(self.containers()) {
             Ok(e) => e,
@@ -399,6 +395,9 @@ impl Runtime for OciRuntime {
         };
         for entry in entries.flatten() {
             let Ok(id) = entry.file_name().to_string_lossy().parse::<WorkloadId>() else { continue };
+            if known.contains(&id) {
+                continue;
+            }
             let cd = ContainerDir(entry.path());
             let Ok(plan) = cd.read_plan() else { continue };
             if plan.context != self.cfg.context {
@@ -424,8 +423,12 @@ impl Runtime for OciRuntime {
         if !opts.follow {
             return Ok(Box::pin(history));
         }
-        let follower = Follower { cd, reader, idle_polls: 0 };
-        Ok(Box::pin(futures::StreamExt::chain(history, follower.into_stream())))
+        let dir = cd.0.clone();
+        let ended = move || match cd.read_state() {
+            Ok(st) => st.status.is_terminal() || !monitor_alive(&cd),
+            Err(_) => true,
+        };
+        Ok(Box::pin(futures::StreamExt::chain(history, ferry_local::follow::follow(reader, &dir, ended))))
     }
 
     async fn stats(&self, h: &Handle) -> Result<Stats> {
@@ -563,45 +566,5 @@ impl Runtime for OciRuntime {
     async fn gpu_enabled(&self) -> Result<bool> {
         let found = select::select(&select::Inputs::from_env(None, true)).is_ok();
         Ok(found && Path::new("/dev/nvidia0").exists())
-    }
-}
-
-/// Follows a log file until the container has ended and everything is read.
-struct Follower {
-    cd: ContainerDir,
-    reader: LogReader,
-    /// Polls in a row that found nothing: the wait grows from 2 ms to
-    /// ferry-local's 25 ms, so short containers are not slowed by the poll.
-    idle_polls: u32,
-}
-
-impl Follower {
-    fn into_stream(self) -> LogStream {
-        Box::pin(futures::stream::unfold(Some(self), |state| async move {
-            let mut f = state?;
-            loop {
-                match f.reader.next_available() {
-                    Ok(Some(line)) => {
-                        f.idle_polls = 0;
-                        return Some((Ok(line), Some(f)));
-                    }
-                    Err(e) => return Some((Err(e), None)),
-                    Ok(None) => {}
-                }
-                let ended = match f.cd.read_state() {
-                    Ok(st) => st.status.is_terminal() || !monitor_alive(&f.cd),
-                    Err(_) => true,
-                };
-                if ended {
-                    return match f.reader.next_available() {
-                        Ok(Some(line)) => Some((Ok(line), Some(f))),
-                        _ => None,
-                    };
-                }
-                let wait = Duration::from_millis(2u64 << f.idle_polls.min(4)).min(ferry_local::FOLLOW_POLL);
-                f.idle_polls += 1;
-                tokio::time::sleep(wait).await;
-            }
-        }))
     }
 }

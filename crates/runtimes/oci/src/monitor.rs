@@ -9,19 +9,17 @@
 //! kills the rest of it (cgroup v1 has no `memory.oom.group`), so a workload
 //! does not half-survive an OOM.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ferry_core::{LogSource, RuntimeError, Status};
+use ferry_local::reaper::Reaper;
 use ferry_local::LogWriter;
 use nix::sys::signal::Signal;
-use nix::sys::wait::{waitpid, WaitStatus};
-use nix::unistd::Pid;
+use nix::sys::wait::WaitStatus;
 
 use crate::binary::RuntimeBinary;
 use crate::cgroup;
@@ -32,46 +30,6 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the monitor looks at the memory cgroup while the container runs.
 const OOM_POLL: Duration = Duration::from_millis(25);
 
-/// Exits of our children (and of orphans re-parented to us), by pid.
-#[derive(Default)]
-struct Exits {
-    done: Mutex<HashMap<i32, WaitStatus>>,
-    changed: Condvar,
-}
-
-impl Exits {
-    fn reap_forever(self: Arc<Self>) {
-        loop {
-            match waitpid(Pid::from_raw(-1), None) {
-                Ok(ws) => {
-                    if let Some(pid) = ws.pid() {
-                        self.done.lock().unwrap_or_else(|p| p.into_inner()).insert(pid.as_raw(), ws);
-                        self.changed.notify_all();
-                    }
-                }
-                Err(nix::errno::Errno::EINTR) => {}
-                Err(_) => thread::sleep(Duration::from_millis(5)),
-            }
-        }
-    }
-
-    /// Wait (up to `timeout`) for `pid` to have ended.
-    fn wait(&self, pid: i32, timeout: Duration) -> Option<WaitStatus> {
-        let deadline = Instant::now() + timeout;
-        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
-        loop {
-            if let Some(ws) = done.remove(&pid) {
-                return Some(ws);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            done = self.changed.wait_timeout(done, left).unwrap_or_else(|p| p.into_inner()).0;
-        }
-    }
-}
-
 /// Run the container of `dir` to the end. `on_change` sees every new state.
 pub fn run(dir: &Path, on_change: &mut dyn FnMut(&OciPlan, &OciState)) -> Result<OciState, RuntimeError> {
     let cd = ContainerDir(dir.to_path_buf());
@@ -80,11 +38,7 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&OciPlan, &OciState)) -> Result
     // The container's init is re-parented to us when `run --detach` exits.
     // SAFETY: plain prctl call without pointers.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let exits = Arc::new(Exits::default());
-    thread::spawn({
-        let e = exits.clone();
-        move || e.reap_forever()
-    });
+    let reaper = Reaper::start();
     let rt = RuntimeBinary::new(&plan.runtime.binary, &plan.runtime_root);
     let mut state = cd.read_state().unwrap_or_else(|_| OciState::pending());
     for w in state.warnings.clone() {
@@ -106,7 +60,7 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&OciPlan, &OciState)) -> Result
         let outcome = if cd.stop_marker().exists() {
             Status::Cancelled
         } else {
-            run_attempt(&plan, &cd, &rt, &log, &exits, attempt, &mut |pid, cgroups| {
+            run_attempt(&plan, &cd, &rt, &log, &reaper, attempt, &mut |pid, cgroups| {
                 state.status = Status::Running;
                 state.pid = Some(pid);
                 state.cgroups = cgroups;
@@ -146,7 +100,7 @@ fn run_attempt(
     cd: &ContainerDir,
     rt: &RuntimeBinary,
     log: &LogWriter,
-    exits: &Exits,
+    reaper: &Reaper,
     attempt: u32,
     on_running: &mut dyn FnMut(i32, std::collections::BTreeMap<String, std::path::PathBuf>),
 ) -> Status {
@@ -189,7 +143,8 @@ fn run_attempt(
             return Status::Failed { exit_code: None, reason: msg.trim_start_matches("ferry: ").into() };
         }
     };
-    let launched = exits.wait(child.id() as i32, Duration::from_secs(120));
+    reaper.spawned();
+    let launched = reaper.wait(child.id() as i32, Duration::from_secs(120));
     let launched_ok = matches!(launched, Some(WaitStatus::Exited(_, 0)));
     let pid = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<i32>().ok());
     let (true, Some(pid)) = (launched_ok, pid) else {
@@ -215,7 +170,7 @@ fn run_attempt(
     let mut phase = Phase::Running;
     let mut oom = false;
     let status = loop {
-        if let Some(ws) = exits.wait(pid, OOM_POLL) {
+        if let Some(ws) = reaper.wait(pid, OOM_POLL) {
             break ws;
         }
         if !oom && cgroup::out_of_memory(&cgroups) {
@@ -301,24 +256,9 @@ pub fn status_for_code(code: i32) -> Status {
     }
 }
 
-/// `90s` → "1m30s" (the local runtime's wording, so reasons match).
-pub fn humanize(d: Duration) -> String {
-    if !d.as_millis().is_multiple_of(1000) {
-        return format!("{:.3}s", d.as_secs_f64());
-    }
-    let s = d.as_secs();
-    let (h, m, s) = (s / 3600, (s / 60) % 60, s % 60);
-    let mut out = String::new();
-    if h > 0 {
-        out += &format!("{h}h");
-    }
-    if m > 0 {
-        out += &format!("{m}m");
-    }
-    if s > 0 || out.is_empty() {
-        out += &format!("{s}s");
-    }
-    out
+/// `90s` → "1m30s", as the workload file and the other runtimes write it.
+fn humanize(d: Duration) -> String {
+    ferry_spec::Duration(d).to_string()
 }
 
 #[cfg(test)]
