@@ -1,32 +1,76 @@
 #!/usr/bin/env bash
 # Local runtime overhead: `ferry run` of a trivial workload (attached: monitor,
 # cgroup, log file, state store, exit code) against running the same program
-# directly. Writes benches/results/local.md.
+# directly; `ferry run -d` + `ferry wait`; and `ferry ps` with 10,000
+# workloads in the store. Writes benches/results/local.md.
 #
 #   benches/local/run.sh            # needs hyperfine (apt-get install hyperfine)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release -q -p ferry-cli
+cargo build --release -q -p ferry-core --example populate_store
 ferry=${FERRY_BIN:-$(pwd)/target/release/ferry}
+populate=$(pwd)/target/release/examples/populate_store
+runs=${RUNS:-60}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export XDG_CONFIG_HOME=$work/config XDG_DATA_HOME=$work/data
 printf 'name: trivial\ncommand: ["true"]\n' > "$work/true.yaml"
 printf 'name: limited\nresources: {memory: 64Mi, cpus: 1, pids: 64}\ncommand: ["true"]\n' > "$work/limited.yaml"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-hyperfine -N --warmup 5 --runs 50 --export-markdown "$work/table.md" \
+hyperfine -N --warmup 5 --runs "$runs" --export-markdown "$work/run.md" --export-json "$work/run.json" \
     -n 'true (direct exec)' 'true' \
-    -n 'sh -c true' 'sh -c true' \
+    -n 'ferry --version (process start only)' "$ferry --version" \
     -n 'ferry run (local)' "$ferry run $work/true.yaml" \
     -n 'ferry run (local, with limits)' "$ferry run $work/limited.yaml"
 
+# `run -d` needs a fresh name each time (names are unique among live
+# workloads), hence a shell; hyperfine subtracts the shell's own start-up.
+hyperfine --warmup 3 --runs "$runs" --export-markdown "$work/detached.md" \
+    -n 'sh -c true' 'true' \
+    -n 'ferry run -d + ferry wait' \
+    "id=\$($ferry run -d --name t\$(date +%s%N) $work/true.yaml) && $ferry wait \$id"
+
+export XDG_DATA_HOME=$work/ps-data
+mkdir -p "$XDG_DATA_HOME/ferry/local"
+"$populate" "$XDG_DATA_HOME/ferry/state.db" "$XDG_DATA_HOME/ferry/local" 10000 >/dev/null
+"$ferry" run -d "$work/true.yaml" >/dev/null # and one live workload among them
+hyperfine -N --warmup 3 --runs 20 --export-markdown "$work/ps.md" \
+    -n 'ferry ps (10,000 finished + 1 live)' "$ferry ps" \
+    -n 'ferry ps -a (prints 10,001 rows)' "$ferry ps -a" \
+    -n 'ferry ps -a -o json' "$ferry ps -a -o json"
+
+overhead=$(python3 - "$work/run.json" <<'EOF'
+import json, sys
+r = {x["command"]: x for x in json.load(open(sys.argv[1]))["results"]}
+base, run = r["true (direct exec)"]["median"], r["ferry run (local)"]["median"]
+print(f"{(run - base) * 1000:.1f}")
+EOF
+)
+
 {
-    echo "# Local runtime: start-to-exit of a trivial workload"
+    echo "# Local runtime benchmark"
     echo
-    echo "Command: \`benches/local/run.sh\` ($(date -u +%Y-%m-%d), $(nproc) cores, $(uname -r))."
-    echo "Each \`ferry run\` records the workload in SQLite, starts a monitor, creates the"
-    echo "workload's cgroups, runs the program, records the exit and streams the log."
+    echo "Made by \`benches/local/run.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, kernel $(uname -r), cgroup"
+    echo "$(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/v1/;s/cgroup2fs/v2/')). Load average before: $load_before."
     echo
-    cat "$work/table.md"
+    echo "## Start to exit of a trivial workload"
+    echo
+    echo "Each \`ferry run\` parses the file, records the workload in SQLite, starts its"
+    echo "monitor (a second \`ferry\` process), creates the workload's cgroups, runs the"
+    echo "program, records the exit in \`state.json\` and SQLite, and streams the log."
+    echo
+    cat "$work/run.md"
+    echo
+    echo "Median overhead of \`ferry run\` over the bare process: **$overhead ms** (target: 10 ms)."
+    echo
+    echo "## Detached start, then waiting for the recorded exit"
+    echo
+    cat "$work/detached.md"
+    echo
+    echo "## \`ferry ps\` with 10,000 workloads in the store"
+    echo
+    cat "$work/ps.md"
 } > benches/results/local.md
 cat benches/results/local.md

@@ -33,6 +33,8 @@ pub enum Command {
     Stop(StopArgs),
     /// Remove finished workloads (and their logs).
     Rm(RmArgs),
+    /// Block until workloads end, then print each one's exit code (as `docker wait`).
+    Wait(TargetsArgs),
     /// Freeze a running workload.
     Pause(TargetsArgs),
     /// Thaw a paused workload.

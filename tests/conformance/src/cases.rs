@@ -215,6 +215,9 @@ pub fn exit_recorded_after_cli_left(t: &Target) {
     // wall-clock bound, which a loaded CI machine could miss.
     let state = f.state(&id);
     assert!(matches!(state.as_str(), "pending" | "running"), "run -d waited for the workload: {state}");
+    // `ferry wait` blocks until the end and prints the exit code.
+    assert_eq!(f.ok(&["wait", &id]).trim(), "3");
+    assert_eq!(f.state(&id), "failed", "`ferry wait` returned before the end was recorded");
     let v = f.wait_state(&id, "failed", LONG);
     assert_eq!(v["status"]["exit_code"], 3, "{v}");
     let out = f.ok(&["ps", "-a", "-o", "json"]);

@@ -25,6 +25,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Inspect(args) => workloads::inspect(ctx, args).await,
         Command::Stop(args) => workloads::stop(ctx, args).await,
         Command::Rm(args) => workloads::rm(ctx, args).await,
+        Command::Wait(args) => run::wait(ctx, args).await,
         Command::Pause(args) => workloads::pause(ctx, args, true).await,
         Command::Resume(args) => workloads::pause(ctx, args, false).await,
         Command::Stats(args) => workloads::stats(ctx, args).await,

@@ -10,7 +10,7 @@ use ferry_core::{Handle, LogOptions, Runtime, Status};
 use futures::StreamExt;
 
 use crate::app;
-use crate::cli::RunArgs;
+use crate::cli::{RunArgs, TargetsArgs};
 use crate::output::write_log_line;
 
 /// Grace period when Ctrl-C stops an attached workload.
@@ -59,7 +59,33 @@ async fn attach(engine: &Engine, runtime: &dyn Runtime, handle: &Handle, id: &st
         }
     }
     let _ = stdout.lock().flush();
-    // The log ends when the runtime says the workload ended; read that end.
+    final_status(engine, id).await
+}
+
+/// `ferry wait`: follow each workload's output without printing it (every
+/// runtime ends that stream when the workload ends), then print its exit code.
+pub async fn wait(ctx: Option<&str>, args: TargetsArgs) -> Result<u8> {
+    let engine = app::engine(ctx)?;
+    for q in &args.workloads {
+        let (rec, handle, runtime) = engine.find_started(q).await?;
+        if !rec.status.is_terminal() {
+            let mut output = runtime.logs(&handle, LogOptions { follow: true, tail: Some(0) }).await?;
+            while let Some(line) = output.next().await {
+                line?;
+            }
+        }
+        let status = final_status(&engine, rec.id.as_str()).await?;
+        match status.exit_code() {
+            Some(code) => println!("{code}"),
+            None => println!("{}", status),
+        }
+    }
+    Ok(0)
+}
+
+/// The end of a workload whose output just ended: the runtime records it at
+/// that moment, or very soon after.
+async fn final_status(engine: &Engine, id: &str) -> Result<Status> {
     for _ in 0..500 {
         let rec = engine.find(id).await?;
         if rec.status.is_terminal() {

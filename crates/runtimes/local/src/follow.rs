@@ -1,13 +1,17 @@
 //! Following a workload's log while its monitor writes it (`ferry logs -f`,
-//! attached `ferry run`). The follower sleeps on inotify events of the
-//! workload's directory (the log grows, `state.json` is replaced), so a line
-//! or the end reaches the user as soon as it is written; a slow poll remains
-//! for what inotify cannot report (a monitor that died) and for file systems
-//! without inotify.
+//! attached `ferry run`).
+//!
+//! For its first [`INOTIFY_AFTER`] the follower polls, starting at 1 ms and
+//! backing off, so a short workload's end is seen at once. After that it
+//! sleeps on inotify events of the workload's directory (the log grows,
+//! `state.json` is replaced), with a slow poll as a safety net for what
+//! inotify cannot report (a monitor that died). Not inotify from the start:
+//! closing an inotify descriptor waits for an SRCU grace period (0–16 ms
+//! measured here), which would be most of a short `ferry run`.
 
 use std::os::fd::{AsFd, AsRawFd, RawFd};
-use std::path::Path;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use ferry_core::LogStream;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
@@ -15,22 +19,26 @@ use tokio::io::unix::AsyncFd;
 
 use crate::logfile::LogReader;
 
-/// Longest sleep between two looks when no event comes.
+/// How long to poll before watching with inotify.
+pub const INOTIFY_AFTER: Duration = Duration::from_millis(500);
+/// Longest sleep between two looks when inotify reports nothing.
 pub const FOLLOW_POLL: Duration = Duration::from_millis(100);
-/// The sleep where inotify is unavailable.
-const FALLBACK_POLL: Duration = Duration::from_millis(10);
+/// Longest sleep between two polls (without inotify).
+const MAX_POLL: Duration = Duration::from_millis(10);
 
 /// Stream the records of `reader`, then new ones as they come, until
 /// `ended()` says the writer is done and the rest has been read. `dir` is
 /// the directory whose changes mean "look again".
 pub fn follow(reader: LogReader, dir: &Path, ended: impl Fn() -> bool + Send + 'static) -> LogStream {
-    let watch = DirWatch::new(dir).map_err(|e| tracing::debug!("inotify on {}: {e}; polling", dir.display())).ok();
-    let state = Follower { reader, watch, ended };
+    let state = Follower { reader, dir: dir.to_path_buf(), started: Instant::now(), idle_polls: 0, watch: Watch::NotYet, ended };
     Box::pin(futures::stream::unfold(Some(state), |state| async move {
         let mut f = state?;
         loop {
             match f.reader.next_available() {
-                Ok(Some(line)) => return Some((Ok(line), Some(f))),
+                Ok(Some(line)) => {
+                    f.idle_polls = 0;
+                    return Some((Ok(line), Some(f)));
+                }
                 Err(e) => return Some((Err(e), None)),
                 Ok(None) => {}
             }
@@ -41,18 +49,49 @@ pub fn follow(reader: LogReader, dir: &Path, ended: impl Fn() -> bool + Send + '
                     _ => None,
                 };
             }
-            match &f.watch {
-                Some(w) => w.changed(FOLLOW_POLL).await,
-                None => tokio::time::sleep(FALLBACK_POLL).await,
-            }
+            f.wait().await;
         }
     }))
 }
 
 struct Follower<F> {
     reader: LogReader,
-    watch: Option<DirWatch>,
+    dir: PathBuf,
+    started: Instant,
+    idle_polls: u32,
+    watch: Watch,
     ended: F,
+}
+
+enum Watch {
+    NotYet,
+    Inotify(DirWatch),
+    Unavailable,
+}
+
+impl<F> Follower<F> {
+    /// Sleep until something may have changed. The caller looks again after
+    /// every return, so a watch set up here misses nothing.
+    async fn wait(&mut self) {
+        if matches!(self.watch, Watch::NotYet) && self.started.elapsed() >= INOTIFY_AFTER {
+            self.watch = match DirWatch::new(&self.dir) {
+                Ok(w) => Watch::Inotify(w),
+                Err(e) => {
+                    tracing::debug!("inotify on {}: {e}; polling", self.dir.display());
+                    Watch::Unavailable
+                }
+            };
+            return;
+        }
+        match &self.watch {
+            Watch::Inotify(w) => w.changed(FOLLOW_POLL).await,
+            Watch::NotYet | Watch::Unavailable => {
+                let wait = Duration::from_millis(1 << self.idle_polls.min(4)).min(MAX_POLL);
+                self.idle_polls += 1;
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
 }
 
 /// An inotify watch on one directory, readable from async code.
@@ -124,7 +163,8 @@ mod tests {
         let late = tokio::spawn({
             let done = done.clone();
             async move {
-                tokio::time::sleep(Duration::from_millis(30)).await;
+                // Past the polling phase: the line is seen through inotify.
+                tokio::time::sleep(INOTIFY_AFTER + Duration::from_millis(100)).await;
                 writer.record(LogSource::Stderr, b"after", true).unwrap();
                 done.store(true, Ordering::SeqCst);
             }

@@ -119,6 +119,7 @@ mod tests {
         }
         let reaper = Reaper::start();
         thread::sleep(Duration::from_millis(20)); // the thread found no child and sleeps
+        #[allow(clippy::zombie_processes)] // the reaper under test waits for it
         let child = Command::new("sh").args(["-c", "exit 7"]).spawn().unwrap();
         reaper.spawned();
         let ws = reaper.wait(child.id() as i32, Duration::from_secs(10));
