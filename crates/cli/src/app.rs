@@ -7,15 +7,16 @@ use ferry_core::context::{Context, ContextStore, Resolved};
 use ferry_core::engine::Engine;
 use ferry_core::store::Store;
 use ferry_core::{paths, Runtime, RuntimeError, RuntimeKind};
+use ferry_local::monitor::MonitorCommand;
 
 /// The runtime a context describes.
 pub fn runtime_for(ctx: &Context) -> Result<Arc<dyn Runtime>, RuntimeError> {
     match ctx.runtime {
-        RuntimeKind::Local => {
-            let exe = std::env::current_exe()
-                .map_err(RuntimeError::io("cannot find the ferry executable to run as monitor"))?;
-            Ok(Arc::new(ferry_local::LocalRuntime::new(paths::data_dir().join("local"), ctx.name.clone(), exe)))
-        }
+        RuntimeKind::Local => Ok(Arc::new(ferry_local::LocalRuntime::new(
+            paths::data_dir().join("local"),
+            ctx.name.clone(),
+            monitor_command("local", "__monitor")?,
+        ))),
         RuntimeKind::Docker => {
             let exe = std::env::current_exe()
                 .map_err(RuntimeError::io("cannot find the ferry executable to run as timeout supervisor"))?;
@@ -23,13 +24,11 @@ pub fn runtime_for(ctx: &Context) -> Result<Arc<dyn Runtime>, RuntimeError> {
             Ok(Arc::new(ferry_docker::DockerRuntime::new(&host, ctx.name.clone(), paths::data_dir().join("docker"), exe)?))
         }
         RuntimeKind::Oci => {
-            let exe = std::env::current_exe()
-                .map_err(RuntimeError::io("cannot find the ferry executable to run as monitor"))?;
             Ok(Arc::new(ferry_oci::OciRuntime::new(ferry_oci::OciConfig {
                 root: paths::data_dir().join("oci"),
                 context: ctx.name.clone(),
                 oci_runtime: ctx.settings.oci_runtime.clone(),
-                monitor_exe: exe,
+                monitor: monitor_command("oci", "__oci-monitor")?,
                 host_network: std::env::var("FERRY_OCI_NETWORK").is_ok_and(|v| v == "host"),
             })))
         }
@@ -41,6 +40,19 @@ pub fn runtime_for(ctx: &Context) -> Result<Arc<dyn Runtime>, RuntimeError> {
                 .map_err(RuntimeError::from)?,
         )),
     }
+}
+
+/// How to start a monitor: the small `ferry-monitor` binary next to this
+/// one, else this binary's hidden `subcommand` (`cargo run` builds only
+/// `ferry`).
+fn monitor_command(kind: &str, subcommand: &str) -> Result<MonitorCommand, RuntimeError> {
+    let exe = std::env::current_exe().map_err(RuntimeError::io("cannot find the ferry executable"))?;
+    let small = exe.with_file_name("ferry-monitor");
+    Ok(if small.is_file() {
+        MonitorCommand { program: small, args: vec![kind.into()] }
+    } else {
+        MonitorCommand { program: exe, args: vec![subcommand.into()] }
+    })
 }
 
 pub fn contexts() -> ContextStore {

@@ -20,8 +20,8 @@ fn main() -> ExitCode {
     init_tracing(cli.verbose);
     // Monitors need no async runtime: skip building one.
     match &cli.command {
-        Command::Monitor { dir } => return commands::monitor::local_main(dir),
-        Command::OciMonitor { dir } => return commands::monitor::oci_main(dir),
+        Command::Monitor { dir } => return ferry_monitor::local_main(dir),
+        Command::OciMonitor { dir } => return ferry_monitor::oci_main(dir),
         _ => {}
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {

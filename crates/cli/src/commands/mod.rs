@@ -5,7 +5,6 @@ mod docker;
 pub mod oci;
 mod kube;
 mod mlcube;
-pub mod monitor;
 mod render;
 mod run;
 mod spec;

@@ -24,7 +24,7 @@ pub const INOTIFY_AFTER: Duration = Duration::from_millis(500);
 /// Longest sleep between two looks when inotify reports nothing.
 pub const FOLLOW_POLL: Duration = Duration::from_millis(100);
 /// Longest sleep between two polls (without inotify).
-const MAX_POLL: Duration = Duration::from_millis(10);
+const MAX_POLL: Duration = Duration::from_millis(4);
 
 /// Stream the records of `reader`, then new ones as they come, until
 /// `ended()` says the writer is done and the rest has been read. `dir` is
@@ -86,7 +86,7 @@ impl<F> Follower<F> {
         match &self.watch {
             Watch::Inotify(w) => w.changed(FOLLOW_POLL).await,
             Watch::NotYet | Watch::Unavailable => {
-                let wait = Duration::from_millis(1 << self.idle_polls.min(4)).min(MAX_POLL);
+                let wait = Duration::from_millis(1 << self.idle_polls.min(2)).min(MAX_POLL);
                 self.idle_polls += 1;
                 tokio::time::sleep(wait).await;
             }

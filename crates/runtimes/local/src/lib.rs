@@ -26,7 +26,6 @@ mod state;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -40,19 +39,18 @@ use nix::unistd::Pid;
 
 pub use logfile::{parse_record, LogReader, LogWriter};
 pub use plan::ProcessPlan;
-pub use state::{MonitorState, WorkloadDir};
+pub use state::{read_json, write_json_atomic, MonitorState, WorkloadDir};
 
 /// Host processes under per-workload monitors, state kept under `root`.
 pub struct LocalRuntime {
     root: PathBuf,
     context: String,
-    /// The program to start as `<exe> __monitor <dir>` (the `ferry` binary).
-    monitor_exe: PathBuf,
+    monitor: monitor::MonitorCommand,
 }
 
 impl LocalRuntime {
-    pub fn new(root: PathBuf, context: impl Into<String>, monitor_exe: PathBuf) -> Self {
-        LocalRuntime { root, context: context.into(), monitor_exe }
+    pub fn new(root: PathBuf, context: impl Into<String>, monitor: monitor::MonitorCommand) -> Self {
+        LocalRuntime { root, context: context.into(), monitor }
     }
 
     fn dir(&self, h: &Handle) -> WorkloadDir {
@@ -171,10 +169,8 @@ impl Runtime for LocalRuntime {
         state::write_json_atomic(&wd.spec(), &launch.workload)?;
         state::write_json_atomic(&wd.state(), &MonitorState::pending())?;
         let err = std::fs::File::create(wd.monitor_err()).map_err(RuntimeError::io("create monitor.err"))?;
-        let mut cmd = Command::new(&self.monitor_exe);
-        cmd.arg("__monitor").arg(&wd.0);
-        let pid = monitor::spawn_detached(cmd, err)
-            .map_err(RuntimeError::io(format!("cannot start monitor {}", self.monitor_exe.display())))?;
+        let pid = monitor::spawn_detached(self.monitor.for_dir(&wd.0), err)
+            .map_err(RuntimeError::io(format!("cannot start monitor {}", self.monitor.program.display())))?;
         std::fs::write(wd.monitor_pid(), pid.to_string()).map_err(RuntimeError::io("write monitor.pid"))?;
         Ok(handle)
     }

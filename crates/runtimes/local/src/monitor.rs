@@ -31,7 +31,24 @@ use crate::state::{read_json, write_json_atomic, MonitorState, WorkloadDir};
 /// How long to wait for output pipes to drain after the workload ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Start a monitor (`cmd`, the `ferry` binary with its hidden subcommand) in
+/// How to start a monitor process: a program and the arguments that come
+/// before the workload's directory (`ferry-monitor local`, or `ferry
+/// __monitor` where the small binary was not built).
+#[derive(Debug, Clone)]
+pub struct MonitorCommand {
+    pub program: std::path::PathBuf,
+    pub args: Vec<std::ffi::OsString>,
+}
+
+impl MonitorCommand {
+    pub fn for_dir(&self, dir: &Path) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.args).arg(dir);
+        cmd
+    }
+}
+
+/// Start a monitor (`cmd`, see [`MonitorCommand`]) in
 /// a session of its own, stdin/stdout closed and stderr into `err`, and
 /// return its pid at once: the caller goes on while the monitor starts. A
 /// thread waits for it, so a long-lived caller keeps no zombie.

@@ -89,9 +89,10 @@ impl WorkloadDir {
     }
 }
 
-/// Write JSON so that readers never see a half-written file.
+/// Write JSON so that readers never see a half-written file (the temporary
+/// name carries our pid, so two writers never share one).
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), RuntimeError> {
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let body = serde_json::to_vec_pretty(value).map_err(|e| RuntimeError::Backend(e.to_string()))?;
     let mut f = std::fs::File::create(&tmp).map_err(RuntimeError::io(format!("cannot write {}", tmp.display())))?;
     f.write_all(&body).map_err(RuntimeError::io(format!("cannot write {}", tmp.display())))?;

@@ -68,7 +68,7 @@ pub struct OciConfig {
     /// The context's `oci_runtime` setting.
     pub oci_runtime: Option<String>,
     /// The `ferry` binary, started as `ferry __oci-monitor DIR`.
-    pub monitor_exe: PathBuf,
+    pub monitor: ferry_local::monitor::MonitorCommand,
     /// Share the host's network namespace instead of a private one.
     pub host_network: bool,
 }
@@ -261,13 +261,11 @@ impl OciRuntime {
         Ok((cd, plan))
     }
 
-    /// Start `ferry __oci-monitor DIR` in its own session; it outlives us.
+    /// Start the container's monitor in its own session; it outlives us.
     fn spawn_monitor(&self, cd: &ContainerDir) -> Result<()> {
         let err = std::fs::File::create(cd.monitor_err()).map_err(RuntimeError::io("create monitor.err"))?;
-        let mut cmd = Command::new(&self.cfg.monitor_exe);
-        cmd.arg("__oci-monitor").arg(&cd.0);
-        let pid = ferry_local::monitor::spawn_detached(cmd, err)
-            .map_err(RuntimeError::io(format!("cannot start monitor {}", self.cfg.monitor_exe.display())))?;
+        let pid = ferry_local::monitor::spawn_detached(self.cfg.monitor.for_dir(&cd.0), err)
+            .map_err(RuntimeError::io(format!("cannot start monitor {}", self.cfg.monitor.program.display())))?;
         std::fs::write(cd.monitor_pid(), pid.to_string()).map_err(RuntimeError::io("write monitor.pid"))?;
         Ok(())
     }

@@ -12,13 +12,12 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ferry_core::{RuntimeError, Status};
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 
 use crate::rootfs::Rootfs;
 use crate::select::Selection;
@@ -119,16 +118,4 @@ impl ContainerDir {
     }
 }
 
-/// Write JSON so that readers never see a half-written file.
-pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), RuntimeError> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let body = serde_json::to_vec_pretty(value).map_err(|e| RuntimeError::Backend(e.to_string()))?;
-    let mut f = std::fs::File::create(&tmp).map_err(RuntimeError::io(format!("cannot write {}", tmp.display())))?;
-    f.write_all(&body).map_err(RuntimeError::io(format!("cannot write {}", tmp.display())))?;
-    std::fs::rename(&tmp, path).map_err(RuntimeError::io(format!("cannot replace {}", path.display())))
-}
-
-pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RuntimeError> {
-    let body = std::fs::read(path).map_err(RuntimeError::io(format!("cannot read {}", path.display())))?;
-    serde_json::from_slice(&body).map_err(|e| RuntimeError::Backend(format!("{} is corrupt: {e}", path.display())))
-}
+pub use ferry_local::{read_json, write_json_atomic};
