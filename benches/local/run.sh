@@ -7,7 +7,7 @@
 #   benches/local/run.sh            # needs hyperfine (apt-get install hyperfine)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release -q -p ferry-cli
+cargo build --release -q -p ferry-cli -p ferry-monitor
 cargo build --release -q -p ferry-core --example populate_store
 ferry=${FERRY_BIN:-$(pwd)/target/release/ferry}
 populate=$(pwd)/target/release/examples/populate_store
@@ -28,7 +28,7 @@ hyperfine -N --warmup 5 --runs "$runs" --export-markdown "$work/run.md" --export
 # `run -d` needs a fresh name each time (names are unique among live
 # workloads), hence a shell; hyperfine subtracts the shell's own start-up.
 hyperfine --warmup 3 --runs "$runs" --export-markdown "$work/detached.md" \
-    -n 'sh -c true' 'true' \
+    -n 'ferry run (attached)' "$ferry run $work/true.yaml" \
     -n 'ferry run -d + ferry wait' \
     "id=\$($ferry run -d --name t\$(date +%s%N) $work/true.yaml) && $ferry wait \$id"
 
@@ -58,7 +58,7 @@ EOF
     echo "## Start to exit of a trivial workload"
     echo
     echo "Each \`ferry run\` parses the file, records the workload in SQLite, starts its"
-    echo "monitor (a second \`ferry\` process), creates the workload's cgroups, runs the"
+    echo "monitor (the small \`ferry-monitor\` binary), creates the workload's cgroups, runs the"
     echo "program, records the exit in \`state.json\` and SQLite, and streams the log."
     echo
     cat "$work/run.md"

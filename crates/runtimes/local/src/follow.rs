@@ -1,8 +1,8 @@
 //! Following a workload's log while its monitor writes it (`ferry logs -f`,
 //! attached `ferry run`).
 //!
-//! For its first [`INOTIFY_AFTER`] the follower polls, starting at 1 ms and
-//! backing off, so a short workload's end is seen at once. After that it
+//! For its first [`INOTIFY_AFTER`] the follower polls, 1 ms apart at first,
+//! so a short workload's end is seen at once. After that it
 //! sleeps on inotify events of the workload's directory (the log grows,
 //! `state.json` is replaced), with a slow poll as a safety net for what
 //! inotify cannot report (a monitor that died). Not inotify from the start:
@@ -23,6 +23,8 @@ use crate::logfile::LogReader;
 pub const INOTIFY_AFTER: Duration = Duration::from_millis(500);
 /// Longest sleep between two looks when inotify reports nothing.
 pub const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// Polls 1 ms apart before backing off to [`MAX_POLL`].
+const FAST_POLLS: u32 = 30;
 /// Longest sleep between two polls (without inotify).
 const MAX_POLL: Duration = Duration::from_millis(4);
 
@@ -86,7 +88,8 @@ impl<F> Follower<F> {
         match &self.watch {
             Watch::Inotify(w) => w.changed(FOLLOW_POLL).await,
             Watch::NotYet | Watch::Unavailable => {
-                let wait = Duration::from_millis(1 << self.idle_polls.min(2)).min(MAX_POLL);
+                // 1 ms while a short workload may be ending, then back off.
+                let wait = if self.idle_polls < FAST_POLLS { Duration::from_millis(1) } else { MAX_POLL };
                 self.idle_polls += 1;
                 tokio::time::sleep(wait).await;
             }
