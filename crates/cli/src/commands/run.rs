@@ -1,7 +1,7 @@
 //! `ferry run FILE`: validate, record, start; then either print the id
 //! (`-d`) or stream the output and exit with the workload's exit code.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -28,10 +28,11 @@ pub async fn run(ctx: Option<&str>, args: RunArgs) -> Result<u8> {
     }
     let (rec, handle, runtime) = engine.find_started(rec.id.as_str()).await?;
     let status = attach(&engine, &*runtime, &handle, rec.id.as_str()).await?;
-    if let Status::Failed { reason, .. } = &status {
-        if !reason.starts_with("exited with code") {
-            eprintln!("ferry: {} {status}", rec.name);
-        }
+    // At a terminal, say how it ended (the exit code alone is easy to miss);
+    // in scripts only what the exit code cannot tell (killed, OOM, timeout).
+    let unusual = matches!(&status, Status::Failed { reason, .. } if !reason.starts_with("exited with code"));
+    if unusual || std::io::stderr().is_terminal() {
+        eprintln!("ferry: {} {status} ({} on {}, id {})", rec.name, rec.runtime, rec.context, rec.id.short());
     }
     Ok(status.exit_code().map_or(1, |c| c.clamp(0, 255) as u8))
 }
