@@ -176,12 +176,11 @@ impl OciRuntime {
         Ok((cd, plan, st))
     }
 
-    /// Write ferry-init next to the store once (or when it changed).
+    /// Install ferry-init next to the store once per build (its name carries
+    /// a fingerprint of the binary, so finding it is enough).
     fn init_binary(&self) -> Result<PathBuf> {
-        let p = self.cfg.root.join("ferry-init");
-        let current = std::fs::metadata(&p).map(|m| m.len() == FERRY_INIT.len() as u64).unwrap_or(false)
-            && std::fs::read(&p).map(|b| b == FERRY_INIT).unwrap_or(false);
-        if !current {
+        let p = self.cfg.root.join(concat!("ferry-init-", env!("FERRY_INIT_FINGERPRINT")));
+        if !p.exists() {
             use std::os::unix::fs::PermissionsExt;
             let tmp = self.cfg.root.join(format!("ferry-init.tmp{}", std::process::id()));
             std::fs::write(&tmp, FERRY_INIT).map_err(RuntimeError::io("write ferry-init"))?;
