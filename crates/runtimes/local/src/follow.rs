@@ -2,12 +2,12 @@
 //! attached `ferry run`).
 //!
 //! For its first [`INOTIFY_AFTER`] the follower polls, 1 ms apart at first,
-//! so a short workload's end is seen at once. After that it
-//! sleeps on inotify events of the workload's directory (the log grows,
-//! `state.json` is replaced), with a slow poll as a safety net for what
-//! inotify cannot report (a monitor that died). Not inotify from the start:
-//! closing an inotify descriptor waits for an SRCU grace period (0–16 ms
-//! measured here), which would be most of a short `ferry run`.
+//! so a short workload's end is seen at once. After that it sleeps on inotify
+//! events of the workload's directory (the log grows, `state.json` is
+//! replaced), with a slow poll as a safety net for what inotify cannot report
+//! (a monitor that died). Not inotify from the start: closing an inotify
+//! descriptor waits for an SRCU grace period (0–16 ms measured here), which
+//! would be most of a short `ferry run`.
 
 use std::os::fd::{AsFd, AsRawFd, RawFd};
 use std::path::{Path, PathBuf};

@@ -48,10 +48,10 @@ impl MonitorCommand {
     }
 }
 
-/// Start a monitor (`cmd`, see [`MonitorCommand`]) in
-/// a session of its own, stdin/stdout closed and stderr into `err`, and
-/// return its pid at once: the caller goes on while the monitor starts. A
-/// thread waits for it, so a long-lived caller keeps no zombie.
+/// Start a monitor ([`MonitorCommand::for_dir`]) in a session of its own,
+/// stdin/stdout closed and stderr into `err`, and return its pid at once: the
+/// caller goes on while the monitor starts. A thread waits for it, so a
+/// long-lived caller keeps no zombie.
 pub fn spawn_detached(mut cmd: Command, err: std::fs::File) -> std::io::Result<u32> {
     cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
     // SAFETY: setsid is async-signal-safe.
