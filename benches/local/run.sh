@@ -7,7 +7,7 @@
 #   benches/local/run.sh            # needs hyperfine (apt-get install hyperfine)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-cargo build --release -q -p ferry-cli -p ferry-monitor
+cargo build --release -q -p ferry-cli
 cargo build --release -q -p ferry-core --example populate_store
 ferry=${FERRY_BIN:-$(pwd)/target/release/ferry}
 populate=$(pwd)/target/release/examples/populate_store

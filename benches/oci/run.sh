@@ -21,7 +21,7 @@ image="$FERRY_REGISTRY/ferry-test/busybox:1"
 big="$FERRY_REGISTRY/ferry-test/big:1"
 runs=${RUNS:-30}
 
-cargo build --release -p ferry-cli -p ferry-monitor
+cargo build --release -p ferry-cli
 ferry=$repo/target/release/ferry
 work=$(mktemp -d /var/tmp/ferry-bench-oci.XXXXXX)
 trap 'rm -rf "$work"' EXIT

@@ -4,8 +4,9 @@
 //! own state files they record every status change in Ferry's store, so
 //! nothing depends on the CLI still running.
 //!
-//! A binary of its own because a monitor starts on the critical path of every
-//! `ferry run`: without the CLI's dependencies it loads in about half the time.
+//! `ferry-monitor` (built from `crates/cli/src/bin/`) is a binary of its own
+//! because a monitor starts on the critical path of every `ferry run`:
+//! without the CLI's dependencies it loads in about half the time.
 
 use std::path::Path;
 use std::process::ExitCode;
