@@ -150,7 +150,11 @@ impl Engine {
 
     /// Find a started workload with the runtime that owns it.
     pub async fn find_started(&self, query: &str) -> Result<(WorkloadRecord, Handle, Arc<dyn Runtime>)> {
-        let rec = self.find(query).await?;
+        self.started(self.find(query).await?)
+    }
+
+    /// The handle and runtime of a record that was started (as `launch` returns it).
+    pub fn started(&self, rec: WorkloadRecord) -> Result<(WorkloadRecord, Handle, Arc<dyn Runtime>)> {
         let Some(handle) = rec.handle.clone() else {
             return Err(EngineError::NeverStarted { name: rec.name, id: rec.id.to_string(), status: rec.status });
         };

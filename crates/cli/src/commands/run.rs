@@ -26,7 +26,8 @@ pub async fn run(ctx: Option<&str>, args: RunArgs) -> Result<u8> {
         println!("{}", rec.id);
         return Ok(0);
     }
-    let (rec, handle, runtime) = engine.find_started(rec.id.as_str()).await?;
+    // `launch` returned the record refreshed: no need to look it up again.
+    let (rec, handle, runtime) = engine.started(rec)?;
     let status = attach(&engine, &*runtime, &handle, rec.id.as_str()).await?;
     // At a terminal, say how it ended (the exit code alone is easy to miss);
     // in scripts only what the exit code cannot tell (killed, OOM, timeout).

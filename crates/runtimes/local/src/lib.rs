@@ -34,7 +34,7 @@ use ferry_core::{
     Capabilities, Handle, Launch, LogLine, LogOptions, LogStream, Result, Runtime, RuntimeError, RuntimeKind,
     Stats, Status, WorkloadId,
 };
-use nix::sys::signal::{kill, killpg, Signal};
+use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 pub use logfile::{parse_record, LogReader, LogWriter};
@@ -117,21 +117,8 @@ impl LocalRuntime {
     }
 }
 
-/// Whether the monitor recorded in `monitor.pid` still runs (and is ours,
-/// not a recycled pid).
 fn monitor_alive(wd: &WorkloadDir) -> bool {
-    let Ok(pid) = std::fs::read_to_string(wd.monitor_pid()) else {
-        // Not written yet: `start` waits for it, so this is a monitor that never came up.
-        return false;
-    };
-    let Ok(pid) = pid.trim().parse::<i32>() else { return false };
-    if kill(Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    // Guard against pid reuse: the monitor's command line names its directory.
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let needle = wd.0.as_os_str().as_encoded_bytes();
-    cmdline.windows(needle.len()).any(|w| w == needle)
+    monitor::monitor_alive(&wd.0, &wd.monitor_pid())
 }
 
 #[async_trait]

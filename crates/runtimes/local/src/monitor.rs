@@ -69,6 +69,48 @@ pub fn spawn_detached(mut cmd: Command, err: std::fs::File) -> std::io::Result<u
     Ok(pid)
 }
 
+/// Whether the monitor whose pid is in `pid_file` still runs and is the one
+/// of `dir` (its command line names the directory), not a recycled pid.
+pub fn monitor_alive(dir: &Path, pid_file: &Path) -> bool {
+    let Ok(pid) = std::fs::read_to_string(pid_file) else {
+        // Not written yet: `start` writes it before returning, so this is a
+        // monitor that never came up.
+        return false;
+    };
+    let Ok(pid) = pid.trim().parse::<i32>() else { return false };
+    if nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() {
+        return false;
+    }
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let needle = dir.as_os_str().as_encoded_bytes();
+    cmdline.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Copies a workload's output pipes into its log, one thread per pipe.
+pub struct OutputPumps(mpsc::Receiver<()>);
+
+impl OutputPumps {
+    pub fn start(log: &LogWriter, pipes: impl IntoIterator<Item = (LogSource, Box<dyn std::io::Read + Send>)>) -> Self {
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        for (source, pipe) in pipes {
+            let log = log.clone();
+            let done = done_tx.clone();
+            thread::spawn(move || {
+                let _ = log.pump(source, pipe);
+                let _ = done.send(());
+            });
+        }
+        OutputPumps(done_rx)
+    }
+
+    /// Wait until every pipe reached end of file, at most [`DRAIN_TIMEOUT`]
+    /// (a grandchild may hold a pipe open after the workload ended).
+    pub fn drain(self) {
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while self.0.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_ok() {}
+    }
+}
+
 /// Run the workload in `dir` to the end. `on_change` sees every new state
 /// (the CLI uses it to record the status in Ferry's store). Returns the final
 /// state.
@@ -176,21 +218,11 @@ fn run_attempt(
     reaper.spawned();
     let pid = Pid::from_raw(child.id() as i32);
 
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    for (source, pipe) in [
-        (LogSource::Stdout, child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>)),
-        (LogSource::Stderr, child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>)),
-    ] {
-        if let Some(pipe) = pipe {
-            let log = log.clone();
-            let done = done_tx.clone();
-            thread::spawn(move || {
-                let _ = log.pump(source, pipe);
-                let _ = done.send(());
-            });
-        }
-    }
-    drop(done_tx);
+    let pipes = [
+        child.stdout.take().map(|p| (LogSource::Stdout, Box::new(p) as Box<dyn std::io::Read + Send>)),
+        child.stderr.take().map(|p| (LogSource::Stderr, Box::new(p) as Box<dyn std::io::Read + Send>)),
+    ];
+    let pumps = OutputPumps::start(log, pipes.into_iter().flatten());
     on_running(pid.as_raw());
 
     // Timeout escalation: running → (deadline) SIGTERM → (grace) SIGKILL.
@@ -221,12 +253,7 @@ fn run_attempt(
     let timed_out = phase != Phase::Running;
     // Nothing outlives the main process of a workload.
     signal_all(pid, cgroup, Signal::SIGKILL);
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    for _ in 0..2 {
-        if done_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
-            break;
-        }
-    }
+    pumps.drain();
     let _ = child.try_wait(); // already reaped by the reaper; keeps std quiet
 
     classify(status, timed_out, plan, wd, cgroup)
@@ -279,6 +306,6 @@ fn classify(ws: WaitStatus, timed_out: bool, plan: &ProcessPlan, wd: &WorkloadDi
 }
 
 /// How a duration reads in messages (`1m30s`), as the workload file writes it.
-fn humanize(d: Duration) -> String {
+pub fn humanize(d: Duration) -> String {
     ferry_spec::Duration(d).to_string()
 }

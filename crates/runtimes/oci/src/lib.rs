@@ -41,8 +41,6 @@ use ferry_core::{
 };
 use ferry_image::{ImageStore, Reference};
 use ferry_local::LogReader;
-use nix::sys::signal::kill;
-use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
 use crate::binary::RuntimeBinary;
@@ -318,14 +316,7 @@ fn limit_oom_to_whole_container(spec: &mut oci_spec::runtime::Spec) {
 
 /// Whether the monitor recorded in `monitor.pid` still runs (and is ours).
 fn monitor_alive(cd: &ContainerDir) -> bool {
-    let Ok(pid) = std::fs::read_to_string(cd.monitor_pid()) else { return false };
-    let Ok(pid) = pid.trim().parse::<i32>() else { return false };
-    if kill(Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let needle = cd.0.as_os_str().as_encoded_bytes();
-    cmdline.windows(needle.len()).any(|w| w == needle)
+    ferry_local::monitor::monitor_alive(&cd.0, &cd.monitor_pid())
 }
 
 /// Whether CRIU works on this machine; the error names the cause.

@@ -11,11 +11,11 @@
 
 use std::path::Path;
 use std::process::Stdio;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ferry_core::{LogSource, RuntimeError, Status};
+use ferry_local::monitor::{humanize, OutputPumps};
 use ferry_local::reaper::Reaper;
 use ferry_local::LogWriter;
 use nix::sys::signal::Signal;
@@ -25,8 +25,6 @@ use crate::binary::RuntimeBinary;
 use crate::cgroup;
 use crate::state::{write_json_atomic, ContainerDir, OciPlan, OciState};
 
-/// How long to wait for output pipes to drain after the container ended.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often the monitor looks at the memory cgroup while the container runs.
 const OOM_POLL: Duration = Duration::from_millis(25);
 
@@ -121,16 +119,10 @@ fn run_attempt(
         (Ok(o), Ok(e)) => (o, e),
         (Err(e), _) | (_, Err(e)) => return Status::Failed { exit_code: None, reason: format!("pipe: {e}") },
     };
-    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-    for (source, pipe) in [(LogSource::Stdout, out_r), (LogSource::Stderr, err_r)] {
-        let log = log.clone();
-        let done = done_tx.clone();
-        thread::spawn(move || {
-            let _ = log.pump(source, pipe);
-            let _ = done.send(());
-        });
-    }
-    drop(done_tx);
+    let pumps = OutputPumps::start(
+        log,
+        [(LogSource::Stdout, Box::new(out_r) as Box<dyn std::io::Read + Send>), (LogSource::Stderr, Box::new(err_r) as _)],
+    );
     let mut cmd = rt.command(&args);
     cmd.stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
     let spawned = cmd.spawn();
@@ -155,7 +147,7 @@ fn run_attempt(
             launched.map(|w| format!("{w:?}")).unwrap_or_else(|| "no answer in 120s".into())
         );
         let _ = log.record(LogSource::Stderr, format!("ferry: {reason}").as_bytes(), true);
-        drain(&done_rx);
+        pumps.drain();
         return Status::Failed { exit_code: None, reason };
     };
     let cgroups = cgroup::dirs_for(&format!("/ferry/{}", plan.container_id));
@@ -199,17 +191,8 @@ fn run_attempt(
     };
     // Read the OOM record before `delete` removes the cgroup.
     let oom = oom || cgroup::out_of_memory(&cgroups);
-    drain(&done_rx);
+    pumps.drain();
     classify(status, phase != Phase::Running, oom, plan, cd)
-}
-
-fn drain(done: &std::sync::mpsc::Receiver<()>) {
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    for _ in 0..2 {
-        if done.recv_timeout(deadline.saturating_duration_since(Instant::now())).is_err() {
-            break;
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,11 +237,6 @@ pub fn status_for_code(code: i32) -> Status {
         Some(sig) => Status::Failed { exit_code: Some(code), reason: format!("killed by signal {}", sig.as_str()) },
         None => Status::Failed { exit_code: Some(code), reason: format!("exited with code {code}") },
     }
-}
-
-/// `90s` → "1m30s", as the workload file and the other runtimes write it.
-fn humanize(d: Duration) -> String {
-    ferry_spec::Duration(d).to_string()
 }
 
 #[cfg(test)]
