@@ -11,7 +11,7 @@ pub mod engine;
 mod id;
 pub mod paths;
 mod runtime;
-mod status;
+pub mod status;
 pub mod store;
 
 pub use id::{WorkloadId, SHORT_LEN};

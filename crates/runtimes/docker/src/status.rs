@@ -65,24 +65,7 @@ pub fn map_summary(state: &str) -> Option<Status> {
 
 /// Signal name as the local runtime words it (`SIGKILL`), or the number.
 pub fn signal_name(n: i32) -> String {
-    let name = match n {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => return format!("signal {n}"),
-    };
-    name.to_owned()
+    ferry_core::status::signal_name(n).map_or_else(|| format!("signal {n}"), str::to_owned)
 }
 
 #[cfg(test)]

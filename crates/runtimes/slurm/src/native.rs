@@ -120,23 +120,7 @@ pub fn parse_result_file(text: &str, facts: &mut WorkdirFacts) {
 
 /// Signal names for reasons ("killed by signal 9 (SIGKILL)").
 pub fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        _ => "signal",
-    }
+    ferry_core::status::signal_name(sig).unwrap_or("signal")
 }
 
 /// Live states: no exit code needed. `None` for a terminal state.
