@@ -7,7 +7,7 @@ use ferry_core::context::{Context, ContextStore, Resolved};
 use ferry_core::engine::Engine;
 use ferry_core::store::Store;
 use ferry_core::{paths, Runtime, RuntimeError, RuntimeKind};
-use ferry_local::monitor::MonitorCommand;
+use ferry_local::launcher::MonitorCommand;
 
 /// The runtime a context describes.
 pub fn runtime_for(ctx: &Context) -> Result<Arc<dyn Runtime>, RuntimeError> {
@@ -49,9 +49,9 @@ fn monitor_command(kind: &str, subcommand: &str) -> Result<MonitorCommand, Runti
     let exe = std::env::current_exe().map_err(RuntimeError::io("cannot find the ferry executable"))?;
     let small = exe.with_file_name("ferry-monitor");
     Ok(if small.is_file() {
-        MonitorCommand { program: small, args: vec![kind.into()] }
+        MonitorCommand { kind: kind.into(), program: small, args: vec![kind.into()] }
     } else {
-        MonitorCommand { program: exe, args: vec![subcommand.into()] }
+        MonitorCommand { kind: kind.into(), program: exe, args: vec![subcommand.into()] }
     })
 }
 

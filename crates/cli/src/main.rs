@@ -9,6 +9,7 @@ mod output;
 use std::process::ExitCode;
 
 use clap::Parser;
+use ferry_local::launcher::{self, Forked};
 
 use cli::{Cli, Command};
 
@@ -22,6 +23,20 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Monitor { dir } => return ferry_monitor::local_main(dir),
         Command::OciMonitor { dir } => return ferry_monitor::oci_main(dir),
+        // While this process has one thread: fork the workload's monitor now,
+        // so it is ready by the time the workload is.
+        Command::Run(_) => {
+            if let Forked::Monitor { kind, dir } = launcher::prefork() {
+                return match kind.as_str() {
+                    "local" => ferry_monitor::local_main(&dir),
+                    "oci" => ferry_monitor::oci_main(&dir),
+                    other => {
+                        eprintln!("ferry: no monitor of kind {other:?}");
+                        ExitCode::from(EXIT_FERRY_ERROR)
+                    }
+                };
+            }
+        }
         _ => {}
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {

@@ -4,9 +4,12 @@
 //! own state files they record every status change in Ferry's store, so
 //! nothing depends on the CLI still running.
 //!
-//! `ferry-monitor` (built from `crates/cli/src/bin/`) is a binary of its own
-//! because a monitor starts on the critical path of every `ferry run`:
-//! without the CLI's dependencies it loads in about half the time.
+//! `ferry run` usually needs neither: it forks its monitor before it does
+//! anything else (see `ferry_local::launcher`) and the copy calls
+//! [`local_main`] / [`oci_main`] directly. `ferry-monitor` (built from
+//! `crates/cli/src/bin/`) is a binary of its own because an exec'd monitor
+//! starts on the critical path: without the CLI's dependencies it loads in
+//! about half the time.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -20,7 +23,10 @@ use ferry_core::{Status, WorkloadId};
 pub fn local_main(dir: &Path) -> ExitCode {
     let recorder = StoreRecorder::start("ferry monitor");
     let result = ferry_local::monitor::run(dir, &mut |plan, st| {
-        recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
+        recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at));
+        if st.status.is_terminal() {
+            ferry_local::launcher::end_recorded();
+        }
     });
     finish("ferry monitor", recorder, result.map(drop))
 }
@@ -28,7 +34,10 @@ pub fn local_main(dir: &Path) -> ExitCode {
 pub fn oci_main(dir: &Path) -> ExitCode {
     let recorder = StoreRecorder::start("ferry oci monitor");
     let result = ferry_oci::monitor::run(dir, &mut |plan, st| {
-        recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
+        recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at));
+        if st.status.is_terminal() {
+            ferry_local::launcher::end_recorded();
+        }
     });
     finish("ferry oci monitor", recorder, result.map(drop))
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ferry_core::engine::Engine;
-use ferry_core::{Handle, LogOptions, Runtime, Status};
+use ferry_core::{Handle, LogOptions, Runtime, RuntimeKind, Status};
 use futures::StreamExt;
 
 use crate::app;
@@ -20,6 +20,10 @@ pub async fn run(ctx: Option<&str>, args: RunArgs) -> Result<u8> {
     let (mut workload, spec_path) = super::mlcube::load_workload(&args.file, &args.mlcube)?;
     workload.env.extend(args.env);
     let engine = app::engine(ctx)?;
+    if !matches!(engine.context.runtime, RuntimeKind::Local | RuntimeKind::Oci) {
+        // Only these runtimes have monitors: let the one forked at start go.
+        ferry_local::launcher::release_preforked();
+    }
     super::mlcube::check_platform(&args.mlcube, engine.context.runtime, &format!("context {:?}", engine.context.name))?;
     let rec = engine.launch(workload, Some(spec_path), args.name).await?;
     if args.detach {

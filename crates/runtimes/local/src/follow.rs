@@ -8,8 +8,13 @@
 //! (a monitor that died). Not inotify from the start: closing an inotify
 //! descriptor waits for an SRCU grace period (0–16 ms measured here), which
 //! would be most of a short `ferry run`.
+//!
+//! When this process launched the workload through the pre-forked monitor,
+//! the monitor also signals the recorded end on a pipe
+//! ([`crate::launcher::take_end_signal`]): the follower wakes at once then,
+//! and need not poll quickly for it.
 
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -32,7 +37,11 @@ const MAX_POLL: Duration = Duration::from_millis(4);
 /// `ended()` says the writer is done and the rest has been read. `dir` is
 /// the directory whose changes mean "look again".
 pub fn follow(reader: LogReader, dir: &Path, ended: impl Fn() -> bool + Send + 'static) -> LogStream {
-    let state = Follower { reader, dir: dir.to_path_buf(), started: Instant::now(), idle_polls: 0, watch: Watch::NotYet, ended };
+    // SAFETY: the fd is owned by the `OwnedFd` moved into the `AsyncFd`, so it
+    // stays open, and the same, for as long as the `AsyncFd` lives.
+    let end = crate::launcher::take_end_signal(dir).and_then(|fd| unsafe { AsyncFd::register(fd) }.ok());
+    let state =
+        Follower { reader, dir: dir.to_path_buf(), started: Instant::now(), idle_polls: 0, watch: Watch::NotYet, end, ended };
     Box::pin(futures::stream::unfold(Some(state), |state| async move {
         let mut f = state?;
         loop {
@@ -62,6 +71,8 @@ struct Follower<F> {
     started: Instant,
     idle_polls: u32,
     watch: Watch,
+    /// Readable (end of file) once the monitor recorded the end.
+    end: Option<AsyncFd<OwnedFd>>,
     ended: F,
 }
 
@@ -85,14 +96,26 @@ impl<F> Follower<F> {
             };
             return;
         }
-        match &self.watch {
-            Watch::Inotify(w) => w.changed(FOLLOW_POLL).await,
-            Watch::NotYet | Watch::Unavailable => {
-                // 1 ms while a short workload may be ending, then back off.
-                let wait = if self.idle_polls < FAST_POLLS { Duration::from_millis(1) } else { MAX_POLL };
-                self.idle_polls += 1;
-                tokio::time::sleep(wait).await;
+        // 1 ms while a short workload may be ending (unless the monitor will
+        // say so), then back off.
+        let fast = self.idle_polls < FAST_POLLS && self.end.is_none();
+        self.idle_polls += 1;
+        let nap = async {
+            match &self.watch {
+                Watch::Inotify(w) => w.changed(FOLLOW_POLL).await,
+                Watch::NotYet | Watch::Unavailable => {
+                    tokio::time::sleep(if fast { Duration::from_millis(1) } else { MAX_POLL }).await
+                }
             }
+        };
+        let Some(end) = &self.end else { return nap.await };
+        let signalled = tokio::select! {
+            _ = nap => false,
+            _ = end.readable() => true,
+        };
+        if signalled {
+            // It stays readable: one wake-up is all it gives.
+            self.end = None;
         }
     }
 }

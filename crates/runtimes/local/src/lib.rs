@@ -18,6 +18,7 @@
 
 pub mod cgroup;
 pub mod follow;
+pub mod launcher;
 mod logfile;
 pub mod monitor;
 mod plan;
@@ -45,11 +46,11 @@ pub use state::{read_json, write_json_atomic, MonitorState, WorkloadDir};
 pub struct LocalRuntime {
     root: PathBuf,
     context: String,
-    monitor: monitor::MonitorCommand,
+    monitor: launcher::MonitorCommand,
 }
 
 impl LocalRuntime {
-    pub fn new(root: PathBuf, context: impl Into<String>, monitor: monitor::MonitorCommand) -> Self {
+    pub fn new(root: PathBuf, context: impl Into<String>, monitor: launcher::MonitorCommand) -> Self {
         LocalRuntime { root, context: context.into(), monitor }
     }
 
@@ -118,7 +119,7 @@ impl LocalRuntime {
 }
 
 fn monitor_alive(wd: &WorkloadDir) -> bool {
-    monitor::monitor_alive(&wd.0, &wd.monitor_pid())
+    launcher::monitor_alive(&wd.0, &wd.monitor_pid())
 }
 
 #[async_trait]
@@ -155,10 +156,8 @@ impl Runtime for LocalRuntime {
         state::write_json_atomic(&wd.plan(), &plan)?;
         state::write_json_atomic(&wd.spec(), &launch.workload)?;
         state::write_json_atomic(&wd.state(), &MonitorState::pending())?;
-        let err = std::fs::File::create(wd.monitor_err()).map_err(RuntimeError::io("create monitor.err"))?;
-        let pid = monitor::spawn_detached(self.monitor.for_dir(&wd.0), err)
+        launcher::launch(&self.monitor, &wd.0, &wd.monitor_err(), &wd.monitor_pid())
             .map_err(RuntimeError::io(format!("cannot start monitor {}", self.monitor.program.display())))?;
-        std::fs::write(wd.monitor_pid(), pid.to_string()).map_err(RuntimeError::io("write monitor.pid"))?;
         Ok(handle)
     }
 

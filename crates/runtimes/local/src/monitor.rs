@@ -31,61 +31,6 @@ use crate::state::{read_json, write_json_atomic, MonitorState, WorkloadDir};
 /// How long to wait for output pipes to drain after the workload ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How to start a monitor process: a program and the arguments that come
-/// before the workload's directory (`ferry-monitor local`, or `ferry
-/// __monitor` where the small binary was not built).
-#[derive(Debug, Clone)]
-pub struct MonitorCommand {
-    pub program: std::path::PathBuf,
-    pub args: Vec<std::ffi::OsString>,
-}
-
-impl MonitorCommand {
-    pub fn for_dir(&self, dir: &Path) -> Command {
-        let mut cmd = Command::new(&self.program);
-        cmd.args(&self.args).arg(dir);
-        cmd
-    }
-}
-
-/// Start a monitor ([`MonitorCommand::for_dir`]) in a session of its own,
-/// stdin/stdout closed and stderr into `err`, and return its pid at once: the
-/// caller goes on while the monitor starts. A thread waits for it, so a
-/// long-lived caller keeps no zombie.
-pub fn spawn_detached(mut cmd: Command, err: std::fs::File) -> std::io::Result<u32> {
-    cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
-    // SAFETY: setsid is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    // `spawn` returns once the exec succeeded, so the pid already shows the
-    // monitor's command line (which `monitor_alive` checks).
-    let mut child = cmd.spawn()?;
-    let pid = child.id();
-    thread::spawn(move || child.wait());
-    Ok(pid)
-}
-
-/// Whether the monitor whose pid is in `pid_file` still runs and is the one
-/// of `dir` (its command line names the directory), not a recycled pid.
-pub fn monitor_alive(dir: &Path, pid_file: &Path) -> bool {
-    let Ok(pid) = std::fs::read_to_string(pid_file) else {
-        // Not written yet: `start` writes it before returning, so this is a
-        // monitor that never came up.
-        return false;
-    };
-    let Ok(pid) = pid.trim().parse::<i32>() else { return false };
-    if nix::sys::signal::kill(Pid::from_raw(pid), None).is_err() {
-        return false;
-    }
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let needle = dir.as_os_str().as_encoded_bytes();
-    cmdline.windows(needle.len()).any(|w| w == needle)
-}
-
 /// Copies a workload's output pipes into its log, one thread per pipe.
 pub struct OutputPumps(mpsc::Receiver<()>);
 

@@ -66,7 +66,7 @@ pub struct OciConfig {
     /// The context's `oci_runtime` setting.
     pub oci_runtime: Option<String>,
     /// The `ferry` binary, started as `ferry __oci-monitor DIR`.
-    pub monitor: ferry_local::monitor::MonitorCommand,
+    pub monitor: ferry_local::launcher::MonitorCommand,
     /// Share the host's network namespace instead of a private one.
     pub host_network: bool,
 }
@@ -260,11 +260,8 @@ impl OciRuntime {
 
     /// Start the container's monitor in its own session; it outlives us.
     fn spawn_monitor(&self, cd: &ContainerDir) -> Result<()> {
-        let err = std::fs::File::create(cd.monitor_err()).map_err(RuntimeError::io("create monitor.err"))?;
-        let pid = ferry_local::monitor::spawn_detached(self.cfg.monitor.for_dir(&cd.0), err)
-            .map_err(RuntimeError::io(format!("cannot start monitor {}", self.cfg.monitor.program.display())))?;
-        std::fs::write(cd.monitor_pid(), pid.to_string()).map_err(RuntimeError::io("write monitor.pid"))?;
-        Ok(())
+        ferry_local::launcher::launch(&self.cfg.monitor, &cd.0, &cd.monitor_err(), &cd.monitor_pid())
+            .map_err(RuntimeError::io(format!("cannot start monitor {}", self.cfg.monitor.program.display())))
     }
 }
 
@@ -316,7 +313,7 @@ fn limit_oom_to_whole_container(spec: &mut oci_spec::runtime::Spec) {
 
 /// Whether the monitor recorded in `monitor.pid` still runs (and is ours).
 fn monitor_alive(cd: &ContainerDir) -> bool {
-    ferry_local::monitor::monitor_alive(&cd.0, &cd.monitor_pid())
+    ferry_local::launcher::monitor_alive(&cd.0, &cd.monitor_pid())
 }
 
 /// Whether CRIU works on this machine; the error names the cause.
