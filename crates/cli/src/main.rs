@@ -24,9 +24,10 @@ fn main() -> ExitCode {
         Command::Monitor { dir } => return ferry_monitor::local_main(dir),
         Command::OciMonitor { dir } => return ferry_monitor::oci_main(dir),
         // While this process has one thread: fork the workload's monitor now,
-        // so it is ready by the time the workload is.
+        // so it is ready by the time the workload is (and warms the cgroup
+        // migration lock for a container runtime meanwhile).
         Command::Run(_) => {
-            if let Forked::Monitor { kind, dir } = launcher::prefork() {
+            if let Forked::Monitor { kind, dir } = launcher::prefork(ferry_oci::cgroup::prime_migration) {
                 return match kind.as_str() {
                     "local" => ferry_monitor::local_main(&dir),
                     "oci" => ferry_monitor::oci_main(&dir),

@@ -81,8 +81,10 @@ pub enum Forked {
 /// does nothing and monitors are exec'd.
 ///
 /// In the monitor this returns only when the order came; if the CLI ends
-/// without giving one, the monitor exits quietly.
-pub fn prefork() -> Forked {
+/// without giving one, the monitor exits quietly. `meanwhile` runs in a
+/// thread of the monitor while it waits (work worth doing before the
+/// workload is known).
+pub fn prefork(meanwhile: fn()) -> Forked {
     if std::env::var_os("FERRY_NO_PREFORK").is_some() || !single_threaded() {
         return Forked::Parent;
     }
@@ -104,6 +106,7 @@ pub fn prefork() -> Forked {
         Ok(ForkResult::Child) => {
             drop(order_w);
             drop(end_r);
+            thread::spawn(meanwhile);
             become_monitor(order_r, end_w)
         }
         Err(e) => {
