@@ -59,7 +59,7 @@ PY
 
 log "start-to-exit"
 ferry_env() { echo "XDG_CONFIG_HOME=$work/$1/config XDG_DATA_HOME=$work/$1/data"; }
-hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/start.md" \
+hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/start.md" --export-json "$work/start.json" \
     -n "ferry run (crun)" "env $(ferry_env crun) $ferry run $work/true.yaml" \
     -n "ferry run (runc)" "env $(ferry_env runc) $ferry run $work/true.yaml" \
     -n "crun run (bundle)" "crun run --bundle $work/bundle bench-crun" \
@@ -67,7 +67,7 @@ hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/start.md" \
     -n "docker run --rm" "docker run --rm $image true"
 
 # The same without docker, each start after 50 ms of quiet (see the note in the table's text).
-hyperfine -N --warmup 3 --runs "$runs" --prepare 'sleep 0.05' --export-markdown "$work/start-idle.md" \
+hyperfine -N --warmup 3 --runs "$runs" --prepare 'sleep 0.05' --export-markdown "$work/start-idle.md" --export-json "$work/start-idle.json" \
     -n "ferry run (crun)" "env $(ferry_env crun) $ferry run $work/true.yaml" \
     -n "ferry run (runc)" "env $(ferry_env runc) $ferry run $work/true.yaml" \
     -n "crun run (bundle)" "crun run --bundle $work/bundle bench-crun" \
@@ -98,6 +98,21 @@ hyperfine -N --warmup 1 --runs "$pull_runs" --export-markdown "$work/pull.md" \
     -n "ferry image pull (download + verify + unpack)" "env XDG_DATA_HOME=$work/pull $ferry image pull $big" \
     -n "skopeo copy (download + verify)" "skopeo copy --quiet --src-tls-verify=false docker://$big oci:$work/skopeo:1"
 
+# Ratios of medians (means are swayed by the odd slow start on a busy disk).
+ratios=$(python3 - "$work/start.json" "$work/start-idle.json" <<'EOF'
+import json, sys
+print("| comparison | back to back | each after 50 ms of quiet |")
+print("|---|---|---|")
+runs = [{x["command"]: x["median"] * 1000 for x in json.load(open(p))["results"]} for p in sys.argv[1:]]
+def row(name, a, b):
+    cells = [f"{r[a]:.1f} / {r[b]:.1f} ms = **{r[a] / r[b]:.2f}x**" if a in r and b in r else "not measured" for r in runs]
+    print(f"| {name} | " + " | ".join(cells) + " |")
+row("ferry run (crun) / crun run", "ferry run (crun)", "crun run (bundle)")
+row("ferry run (runc) / runc run", "ferry run (runc)", "runc run (bundle)")
+row("docker run --rm / ferry run (crun)", "docker run --rm", "ferry run (crun)")
+EOF
+)
+
 {
     echo "# OCI runtime benchmark"
     echo
@@ -110,16 +125,22 @@ hyperfine -N --warmup 1 --runs "$pull_runs" --export-markdown "$work/pull.md" \
     echo "per-container monitor, runs the container and waits for the recorded exit."
     echo "The bare runtimes run a prepared bundle (rootfs already extracted, no monitor, no state)."
     echo
+    echo "Medians:"
+    echo
+    echo "$ratios"
+    echo
+    echo "Why two settings: the runtime's move of the container into its cgroup (a write to"
+    echo "\`cgroup.procs\`) waits for an RCU grace period (5-25 ms here) unless another such move"
+    echo "happened within about a grace period before. A bare runtime run in a tight loop gets that"
+    echo "from its previous iteration; a start by hand or from a scheduler after a pause pays it."
+    echo "\`ferry run\` depends on neither: its pre-forked monitor makes such a move while the CLI"
+    echo "prepares the bundle, so the runtime's own move finds the lock warm."
+    echo
     echo "### Back to back"
     echo
     cat "$work/start.md"
     echo
     echo "### Each start after 50 ms of quiet"
-    echo
-    echo "Back-to-back runs favour the bare runtimes: on cgroup v1 the runtime's write of the"
-    echo "container's pid into \`cgroup.procs\` waits for an RCU grace period (5-25 ms here) unless"
-    echo "another such write happened moments before. A bare \`crun run\` loop keeps hitting that"
-    echo "window; a start by hand or from a scheduler usually does not. Here every command pays it."
     echo
     cat "$work/start-idle.md"
     echo
