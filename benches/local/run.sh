@@ -5,6 +5,9 @@
 # workloads in the store. Writes benches/results/local.md.
 #
 #   benches/local/run.sh            # needs hyperfine (apt-get install hyperfine)
+#   BASELINE=/path/to/older/ferry BASELINE_LABEL="commit abc123" benches/local/run.sh
+#                                   # also times an older build, side by side
+#                                   # (this machine's speed varies from day to day)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 cargo build --release -q -p ferry-cli
@@ -23,7 +26,8 @@ hyperfine -N --warmup 5 --runs "$runs" --export-markdown "$work/run.md" --export
     -n 'true (direct exec)' 'true' \
     -n 'ferry --version (process start only)' "$ferry --version" \
     -n 'ferry run (local)' "$ferry run $work/true.yaml" \
-    -n 'ferry run (local, with limits)' "$ferry run $work/limited.yaml"
+    -n 'ferry run (local, with limits)' "$ferry run $work/limited.yaml" \
+    ${BASELINE:+-n "ferry run (local), baseline build" "$BASELINE run $work/true.yaml"}
 
 # `run -d` needs a fresh name each time (names are unique among live
 # workloads), hence a shell; hyperfine subtracts the shell's own start-up.
@@ -58,8 +62,9 @@ EOF
     echo "## Start to exit of a trivial workload"
     echo
     echo "Each \`ferry run\` parses the file, records the workload in SQLite, starts its"
-    echo "monitor (the small \`ferry-monitor\` binary), creates the workload's cgroups, runs the"
-    echo "program, records the exit in \`state.json\` and SQLite, and streams the log."
+    echo "monitor (forked as the command's first act, see \`ferry_local::launcher\`), creates the"
+    echo "workload's cgroups, runs the program, records the exit in \`state.json\` and SQLite, and"
+    echo "streams the log.${BASELINE:+ The baseline build (${BASELINE_LABEL:-an older build}) is timed in the same run.}"
     echo
     cat "$work/run.md"
     echo
