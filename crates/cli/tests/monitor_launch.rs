@@ -29,23 +29,26 @@ fn lone_ferry() -> Target {
     target
 }
 
-/// The command line of the monitor of workload `id`, read while it runs.
-fn monitor_cmdline(f: &Ferry, id: &str) -> String {
+/// The command line and name of the monitor of workload `id`, read while it runs.
+fn monitor_process(f: &Ferry, id: &str) -> (String, String) {
     let dir = f.data_dir().join("ferry/local").join(id);
     let recorded = std::fs::read_to_string(dir.join("monitor.pid")).unwrap();
-    let pid = recorded.split_whitespace().next().unwrap();
-    let cmdline = std::fs::read(Path::new("/proc").join(pid).join("cmdline"))
+    let proc = Path::new("/proc").join(recorded.split_whitespace().next().unwrap());
+    let cmdline = std::fs::read(proc.join("cmdline"))
         .unwrap_or_else(|e| panic!("monitor {recorded:?} of a running workload is gone: {e}"));
-    String::from_utf8_lossy(&cmdline).replace('\0', " ")
+    let comm = std::fs::read_to_string(proc.join("comm")).unwrap_or_default();
+    (String::from_utf8_lossy(&cmdline).replace('\0', " "), comm.trim().to_string())
 }
 
 #[test]
 fn run_hands_the_workload_to_a_preforked_monitor() {
     let f = Ferry::new(&Target::local(env!("CARGO_BIN_EXE_ferry")));
     let id = f.start(&f.workload("slow-exit"), &[]);
-    // The monitor is a copy of the `ferry run` process, not an exec'd monitor.
-    let cmdline = monitor_cmdline(&f, &id);
+    // The monitor is a copy of the `ferry run` process, not an exec'd
+    // monitor, named so that `ps -e` tells it from the CLI.
+    let (cmdline, comm) = monitor_process(&f, &id);
     assert!(cmdline.contains(" run -d ") && !cmdline.contains("ferry-monitor"), "{cmdline}");
+    assert_eq!(comm, "ferry-monitor");
     // It outlived that CLI and records the end.
     assert_eq!(f.ok(&["wait", &id]).trim(), "3");
     assert_eq!(f.state(&id), "failed");
@@ -56,7 +59,7 @@ fn without_prefork_the_monitor_is_execd() {
     let t = lone_ferry();
     let f = Ferry::new(&t);
     let id = f.start(&f.workload("slow-exit"), &[]);
-    let cmdline = monitor_cmdline(&f, &id);
+    let (cmdline, _) = monitor_process(&f, &id);
     assert!(cmdline.contains(" __monitor "), "{cmdline}");
     assert_eq!(f.ok(&["wait", &id]).trim(), "3");
 }

@@ -120,6 +120,9 @@ pub fn prefork(meanwhile: fn()) -> Forked {
 /// the order.
 fn become_monitor(mut order: std::io::PipeReader, end: std::io::PipeWriter) -> Forked {
     let _ = nix::unistd::setsid();
+    // Its command line stays `ferry run …`; `ps -e` and `top` show this name.
+    // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"ferry-monitor".as_ptr(), 0, 0, 0) };
     // Whoever waits for the CLI's output to close must not wait for us.
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
         for fd in 0..=2 {
