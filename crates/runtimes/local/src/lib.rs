@@ -40,7 +40,7 @@ use nix::unistd::Pid;
 
 pub use logfile::{parse_record, LogReader, LogWriter};
 pub use plan::ProcessPlan;
-pub use state::{read_json, write_json_atomic, MonitorState, WorkloadDir};
+pub use state::{read_json, write_json_atomic, MonitorState, WorkloadDir, WorkloadFiles};
 
 /// Host processes under per-workload monitors, state kept under `root`.
 pub struct LocalRuntime {

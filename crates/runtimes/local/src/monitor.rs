@@ -26,7 +26,7 @@ use crate::cgroup::Cgroup;
 use crate::reaper::Reaper;
 use crate::logfile::LogWriter;
 use crate::plan::ProcessPlan;
-use crate::state::{read_json, write_json_atomic, MonitorState, WorkloadDir};
+use crate::state::{read_json, write_json_atomic, MonitorState, WorkloadDir, WorkloadFiles};
 
 /// How long to wait for output pipes to drain after the workload ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);

@@ -55,35 +55,47 @@ impl MonitorState {
     }
 }
 
-/// Paths inside one workload's directory.
+/// The files of a monitored workload's directory, the same for the local and
+/// the OCI runtime (which adds its bundle and the container's pid file).
+pub trait WorkloadFiles {
+    fn dir(&self) -> &Path;
+    fn plan(&self) -> PathBuf {
+        self.dir().join("plan.json")
+    }
+    fn spec(&self) -> PathBuf {
+        self.dir().join("spec.json")
+    }
+    fn state(&self) -> PathBuf {
+        self.dir().join("state.json")
+    }
+    fn log(&self) -> PathBuf {
+        self.dir().join("output.log")
+    }
+    fn monitor_pid(&self) -> PathBuf {
+        self.dir().join("monitor.pid")
+    }
+    fn monitor_err(&self) -> PathBuf {
+        self.dir().join("monitor.err")
+    }
+    fn stop_marker(&self) -> PathBuf {
+        self.dir().join("stop")
+    }
+    fn paused_marker(&self) -> PathBuf {
+        self.dir().join("paused")
+    }
+}
+
+/// One local workload's directory.
 #[derive(Debug, Clone)]
 pub struct WorkloadDir(pub PathBuf);
 
+impl WorkloadFiles for WorkloadDir {
+    fn dir(&self) -> &Path {
+        &self.0
+    }
+}
+
 impl WorkloadDir {
-    pub fn plan(&self) -> PathBuf {
-        self.0.join("plan.json")
-    }
-    pub fn spec(&self) -> PathBuf {
-        self.0.join("spec.json")
-    }
-    pub fn state(&self) -> PathBuf {
-        self.0.join("state.json")
-    }
-    pub fn log(&self) -> PathBuf {
-        self.0.join("output.log")
-    }
-    pub fn monitor_pid(&self) -> PathBuf {
-        self.0.join("monitor.pid")
-    }
-    pub fn monitor_err(&self) -> PathBuf {
-        self.0.join("monitor.err")
-    }
-    pub fn stop_marker(&self) -> PathBuf {
-        self.0.join("stop")
-    }
-    pub fn paused_marker(&self) -> PathBuf {
-        self.0.join("paused")
-    }
     pub fn read_state(&self) -> Result<MonitorState, RuntimeError> {
         read_json(&self.state())
     }

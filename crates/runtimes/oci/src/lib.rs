@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use crate::binary::RuntimeBinary;
 use crate::bundle::BundleOptions;
 use crate::select::Selection;
-use crate::state::{write_json_atomic, ContainerDir, OciPlan, OciState};
+use crate::state::{write_json_atomic, ContainerDir, OciPlan, OciState, WorkloadFiles};
 
 /// The static init binary put into every container as pid 1.
 const FERRY_INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ferry-init"));

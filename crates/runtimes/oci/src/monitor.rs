@@ -23,7 +23,7 @@ use nix::sys::wait::WaitStatus;
 
 use crate::binary::RuntimeBinary;
 use crate::cgroup;
-use crate::state::{write_json_atomic, ContainerDir, OciPlan, OciState};
+use crate::state::{write_json_atomic, ContainerDir, OciPlan, OciState, WorkloadFiles};
 
 /// How often the monitor looks at the memory cgroup while the container runs.
 const OOM_POLL: Duration = Duration::from_millis(25);

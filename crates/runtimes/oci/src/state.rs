@@ -12,7 +12,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -79,36 +79,18 @@ impl OciState {
 #[derive(Debug, Clone)]
 pub struct ContainerDir(pub PathBuf);
 
+impl WorkloadFiles for ContainerDir {
+    fn dir(&self) -> &Path {
+        &self.0
+    }
+}
+
 impl ContainerDir {
-    pub fn plan(&self) -> PathBuf {
-        self.0.join("plan.json")
-    }
-    pub fn spec(&self) -> PathBuf {
-        self.0.join("spec.json")
-    }
     pub fn bundle(&self) -> PathBuf {
         self.0.join("bundle")
     }
-    pub fn state(&self) -> PathBuf {
-        self.0.join("state.json")
-    }
-    pub fn log(&self) -> PathBuf {
-        self.0.join("output.log")
-    }
     pub fn pid_file(&self) -> PathBuf {
         self.0.join("container.pid")
-    }
-    pub fn monitor_pid(&self) -> PathBuf {
-        self.0.join("monitor.pid")
-    }
-    pub fn monitor_err(&self) -> PathBuf {
-        self.0.join("monitor.err")
-    }
-    pub fn stop_marker(&self) -> PathBuf {
-        self.0.join("stop")
-    }
-    pub fn paused_marker(&self) -> PathBuf {
-        self.0.join("paused")
     }
     pub fn read_state(&self) -> Result<OciState, RuntimeError> {
         read_json(&self.state())
@@ -118,4 +100,4 @@ impl ContainerDir {
     }
 }
 
-pub use ferry_local::{read_json, write_json_atomic};
+pub use ferry_local::{read_json, write_json_atomic, WorkloadFiles};
