@@ -23,10 +23,7 @@ use ferry_core::{Status, WorkloadId};
 pub fn local_main(dir: &Path) -> ExitCode {
     let recorder = StoreRecorder::start("ferry monitor");
     let result = ferry_local::monitor::run(dir, &mut |plan, st| {
-        recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at));
-        if st.status.is_terminal() {
-            ferry_local::launcher::end_recorded();
-        }
+        recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
     });
     finish("ferry monitor", recorder, result.map(drop))
 }
@@ -34,10 +31,7 @@ pub fn local_main(dir: &Path) -> ExitCode {
 pub fn oci_main(dir: &Path) -> ExitCode {
     let recorder = StoreRecorder::start("ferry oci monitor");
     let result = ferry_oci::monitor::run(dir, &mut |plan, st| {
-        recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at));
-        if st.status.is_terminal() {
-            ferry_local::launcher::end_recorded();
-        }
+        recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
     });
     finish("ferry oci monitor", recorder, result.map(drop))
 }
@@ -83,8 +77,13 @@ impl StoreRecorder {
         StoreRecorder { tx, thread }
     }
 
+    /// Record a status the runtime's state file already holds; once it is
+    /// the end, also tell the CLI that launched a pre-forked monitor.
     fn record(&self, workload_id: &str, status: &Status, at: Option<DateTime<Utc>>) {
         let _ = self.tx.send((workload_id.to_string(), status.clone(), at.unwrap_or_else(Utc::now)));
+        if status.is_terminal() {
+            ferry_local::launcher::end_recorded();
+        }
     }
 
     /// Wait until everything sent is written.
