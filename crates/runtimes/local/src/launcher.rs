@@ -32,6 +32,8 @@ use std::thread;
 
 use nix::unistd::{ForkResult, Pid};
 
+use crate::state::WorkloadFiles;
+
 /// How to exec a monitor: a program and the arguments that come before the
 /// workload's directory (`ferry-monitor local`, or `ferry __monitor` where the
 /// small binary was not built).
@@ -217,12 +219,12 @@ fn spawn_detached(mut cmd: Command, err: File) -> std::io::Result<u32> {
     Ok(pid)
 }
 
-/// Whether the monitor recorded in `pid_file` still runs: the pid exists and
-/// started when the monitor did (not a recycled pid). Files written by older
-/// Ferry versions hold only the pid: the monitor's command line, which names
-/// `dir`, tells then.
-pub fn monitor_alive(dir: &Path, pid_file: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(pid_file) else {
+/// Whether the monitor recorded in the workload's `monitor.pid` still runs:
+/// the pid exists and started when the monitor did (not a recycled pid).
+/// Files written by older Ferry versions hold only the pid: the monitor's
+/// command line, which names the directory, tells then.
+pub fn monitor_alive(dir: &impl WorkloadFiles) -> bool {
+    let Ok(text) = std::fs::read_to_string(dir.monitor_pid()) else {
         // Not written yet: `launch` writes it before returning, so this is a
         // monitor that never came up.
         return false;
@@ -235,7 +237,7 @@ pub fn monitor_alive(dir: &Path, pid_file: &Path) -> bool {
         Some(start) => start_time(recorded.pid) == Some(start),
         None => {
             let cmdline = std::fs::read(format!("/proc/{}/cmdline", recorded.pid)).unwrap_or_default();
-            let needle = dir.as_os_str().as_encoded_bytes();
+            let needle = dir.dir().as_os_str().as_encoded_bytes();
             cmdline.windows(needle.len()).any(|w| w == needle)
         }
     }
@@ -306,16 +308,17 @@ mod tests {
     #[test]
     fn a_recycled_pid_is_not_the_monitor() {
         let dir = tempfile::tempdir().unwrap();
+        let wd = crate::WorkloadDir(dir.path().to_path_buf());
         let pid_file = dir.path().join("monitor.pid");
         let me = ProcessIdentity::of(std::process::id()).unwrap();
         std::fs::write(&pid_file, me.to_string()).unwrap();
-        assert!(monitor_alive(dir.path(), &pid_file));
+        assert!(monitor_alive(&wd));
         let other = ProcessIdentity { start: me.start.map(|s| s + 1), ..me };
         std::fs::write(&pid_file, other.to_string()).unwrap();
-        assert!(!monitor_alive(dir.path(), &pid_file));
+        assert!(!monitor_alive(&wd));
         // An old file with only the pid: our command line does not name the directory.
         std::fs::write(&pid_file, me.pid.to_string()).unwrap();
-        assert!(!monitor_alive(dir.path(), &pid_file));
+        assert!(!monitor_alive(&wd));
     }
 
     #[test]

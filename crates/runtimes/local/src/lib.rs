@@ -40,7 +40,7 @@ use nix::unistd::Pid;
 
 pub use logfile::{parse_record, LogReader, LogWriter};
 pub use plan::ProcessPlan;
-pub use state::{read_json, write_json_atomic, MonitorState, WorkloadDir, WorkloadFiles};
+pub use state::{observe, read_json, write_json_atomic, MonitorState, WorkloadDir, WorkloadFiles};
 
 /// Host processes under per-workload monitors, state kept under `root`.
 pub struct LocalRuntime {
@@ -79,29 +79,7 @@ impl LocalRuntime {
 
     /// The live state: `state.json`, corrected for pause and for a dead monitor.
     fn observe(&self, wd: &WorkloadDir) -> Result<MonitorState> {
-        let mut st = wd.read_state()?;
-        if st.status.is_terminal() {
-            return Ok(st);
-        }
-        if !monitor_alive(wd) {
-            // Re-read: the monitor may have written its final state and exited
-            // between our two reads.
-            st = wd.read_state()?;
-            if !st.status.is_terminal() {
-                st.status = Status::Failed {
-                    exit_code: None,
-                    reason: format!(
-                        "the workload's monitor died before recording how it ended (see {})",
-                        wd.monitor_err().display()
-                    ),
-                };
-            }
-            return Ok(st);
-        }
-        if st.status == Status::Running && wd.paused_marker().exists() {
-            st.status = Status::Paused;
-        }
-        Ok(st)
+        state::observe(wd, "workload", |st: &mut MonitorState| &mut st.status)
     }
 
     /// The state of a workload whose process is running, for `operation`.
@@ -116,10 +94,6 @@ impl LocalRuntime {
             }),
         }
     }
-}
-
-fn monitor_alive(wd: &WorkloadDir) -> bool {
-    launcher::monitor_alive(&wd.0, &wd.monitor_pid())
 }
 
 #[async_trait]
@@ -212,7 +186,7 @@ impl Runtime for LocalRuntime {
         }
         let dir = wd.0.clone();
         let ended = move || match wd.read_state() {
-            Ok(st) => st.status.is_terminal() || !monitor_alive(&wd),
+            Ok(st) => st.status.is_terminal() || !launcher::monitor_alive(&wd),
             Err(_) => true,
         };
         Ok(Box::pin(futures::StreamExt::chain(history, follow::follow(reader, &dir, ended))))

@@ -101,6 +101,42 @@ impl WorkloadDir {
     }
 }
 
+/// The state a monitor last wrote, corrected for what the file cannot tell:
+/// a monitor that died before recording the end, and a pause. `status`
+/// picks the status out of the runtime's state type; `who` names the
+/// workload in the message ("workload", "container").
+pub fn observe<S: DeserializeOwned>(
+    dir: &impl WorkloadFiles,
+    who: &str,
+    status: fn(&mut S) -> &mut Status,
+) -> Result<S, RuntimeError> {
+    let mut st: S = read_json(&dir.state())?;
+    if status(&mut st).is_terminal() {
+        return Ok(st);
+    }
+    if !crate::launcher::monitor_alive(dir) {
+        // Re-read: the monitor may have written its final state and exited
+        // between our two reads.
+        st = read_json(&dir.state())?;
+        let s = status(&mut st);
+        if !s.is_terminal() {
+            *s = Status::Failed {
+                exit_code: None,
+                reason: format!(
+                    "the {who}'s monitor died before recording how it ended (see {})",
+                    dir.monitor_err().display()
+                ),
+            };
+        }
+        return Ok(st);
+    }
+    let s = status(&mut st);
+    if *s == Status::Running && dir.paused_marker().exists() {
+        *s = Status::Paused;
+    }
+    Ok(st)
+}
+
 /// Write JSON so that readers never see a half-written file (the temporary
 /// name carries our pid, so two writers never share one).
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), RuntimeError> {

@@ -139,27 +139,7 @@ impl OciRuntime {
 
     /// The live state: `state.json`, corrected for pause and a dead monitor.
     fn observe(&self, cd: &ContainerDir) -> Result<OciState> {
-        let mut st = cd.read_state()?;
-        if st.status.is_terminal() {
-            return Ok(st);
-        }
-        if !monitor_alive(cd) {
-            st = cd.read_state()?;
-            if !st.status.is_terminal() {
-                st.status = Status::Failed {
-                    exit_code: None,
-                    reason: format!(
-                        "the container's monitor died before recording how it ended (see {})",
-                        cd.monitor_err().display()
-                    ),
-                };
-            }
-            return Ok(st);
-        }
-        if st.status == Status::Running && cd.paused_marker().exists() {
-            st.status = Status::Paused;
-        }
-        Ok(st)
+        ferry_local::observe(cd, "container", |st: &mut OciState| &mut st.status)
     }
 
     fn live(&self, h: &Handle) -> Result<(ContainerDir, OciPlan, OciState)> {
@@ -311,11 +291,6 @@ fn limit_oom_to_whole_container(spec: &mut oci_spec::runtime::Spec) {
     res.set_unified(Some(unified));
 }
 
-/// Whether the monitor recorded in `monitor.pid` still runs (and is ours).
-fn monitor_alive(cd: &ContainerDir) -> bool {
-    ferry_local::launcher::monitor_alive(&cd.0, &cd.monitor_pid())
-}
-
 /// Whether CRIU works on this machine; the error names the cause.
 pub fn criu_check() -> std::result::Result<(), String> {
     let out = Command::new("criu").arg("check").output().map_err(|e| format!("criu is not installed ({e})"))?;
@@ -410,7 +385,7 @@ impl Runtime for OciRuntime {
         }
         let dir = cd.0.clone();
         let ended = move || match cd.read_state() {
-            Ok(st) => st.status.is_terminal() || !monitor_alive(&cd),
+            Ok(st) => st.status.is_terminal() || !ferry_local::launcher::monitor_alive(&cd),
             Err(_) => true,
         };
         Ok(Box::pin(futures::StreamExt::chain(history, ferry_local::follow::follow(reader, &dir, ended))))
