@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use ferry_conformance::describe;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -78,15 +79,6 @@ impl Install {
         let v: Value = serde_json::from_str(&self.ok(&["inspect", q])).unwrap();
         v[0].clone()
     }
-}
-
-fn describe(out: &Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// FERRY_SKIP_OCI_TESTS=1: record the test as skipped instead of failing

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use ferry_conformance::{Ferry, Target};
+use ferry_conformance::{describe, Ferry, Target};
 
 const KEY: &str = "/var/lib/ferry-test/ssh/id_ed25519";
 const PW_FILE: &str = "/var/lib/ferry-test/ssh/ferrypw.password";
@@ -205,13 +205,4 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
         }
     }
     out
-}
-
-fn describe(out: &std::process::Output) -> String {
-    format!(
-        "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }

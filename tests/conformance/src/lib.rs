@@ -15,7 +15,7 @@ mod cases;
 mod harness;
 
 pub use cases::*;
-pub use harness::{Ferry, Target};
+pub use harness::{describe, Ferry, Target};
 
 /// Expand to one `#[test]` per conformance case for `$target`.
 #[macro_export]
