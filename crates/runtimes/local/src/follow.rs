@@ -18,11 +18,14 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use ferry_core::LogStream;
+use ferry_core::{LogOptions, LogStream, RuntimeError, Status};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use tokio::io::unix::AsyncFd;
 
+use serde::de::DeserializeOwned;
+
 use crate::logfile::LogReader;
+use crate::state::{read_json, WorkloadFiles};
 
 /// How long to poll before watching with inotify.
 pub const INOTIFY_AFTER: Duration = Duration::from_millis(500);
@@ -32,6 +35,29 @@ pub const FOLLOW_POLL: Duration = Duration::from_millis(100);
 const FAST_POLLS: u32 = 30;
 /// Longest sleep between two polls (without inotify).
 const MAX_POLL: Duration = Duration::from_millis(4);
+
+/// A monitored workload's log (`ferry logs`, attached runs): the last
+/// `opts.tail` records, then, with `opts.follow`, new ones until the monitor
+/// has recorded the end (or died). `status` picks the status out of the
+/// runtime's state type.
+pub fn workload_log<S, D>(dir: D, opts: LogOptions, status: fn(&mut S) -> &mut Status) -> Result<LogStream, RuntimeError>
+where
+    S: DeserializeOwned + 'static,
+    D: WorkloadFiles + Send + 'static,
+{
+    let mut reader = LogReader::new(dir.log());
+    let history = reader.tail(opts.tail.unwrap_or(usize::MAX))?;
+    let history = futures::stream::iter(history.into_iter().map(Ok));
+    if !opts.follow {
+        return Ok(Box::pin(history));
+    }
+    let path = dir.dir().to_path_buf();
+    let ended = move || match read_json::<S>(&dir.state()) {
+        Ok(mut st) => status(&mut st).is_terminal() || !crate::launcher::monitor_alive(&dir),
+        Err(_) => true,
+    };
+    Ok(Box::pin(futures::StreamExt::chain(history, follow(reader, &path, ended))))
+}
 
 /// Stream the records of `reader`, then new ones as they come, until
 /// `ended()` says the writer is done and the rest has been read. `dir` is

@@ -172,16 +172,16 @@ pub fn take_end_signal(dir: &Path) -> Option<OwnedFd> {
 /// Start the monitor of the workload in `dir`, in a session of its own with
 /// stdin/stdout closed and stderr into `monitor.err`, and record it in
 /// `monitor.pid`. Returns at once: the caller goes on while the monitor works.
-pub fn launch(cmd: &MonitorCommand, dir: &Path, err: &Path, pid_file: &Path) -> std::io::Result<()> {
-    let err_file = File::create(err)?;
-    let identity = match take_preforked(cmd, dir) {
+pub fn launch(cmd: &MonitorCommand, dir: &impl WorkloadFiles) -> std::io::Result<()> {
+    let err_file = File::create(dir.monitor_err())?;
+    let identity = match take_preforked(cmd, dir.dir()) {
         Some(identity) => identity,
         None => {
-            let pid = spawn_detached(cmd.for_dir(dir), err_file)?;
+            let pid = spawn_detached(cmd.for_dir(dir.dir()), err_file)?;
             ProcessIdentity::of(pid).unwrap_or(ProcessIdentity { pid, start: None })
         }
     };
-    std::fs::write(pid_file, identity.to_string())
+    std::fs::write(dir.monitor_pid(), identity.to_string())
 }
 
 /// Hand `dir` to the pre-forked monitor, if there is one and it still waits.

@@ -31,16 +31,17 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ferry_core::{
-    engine,
-    Capabilities, Handle, Launch, LogLine, LogOptions, LogStream, Result, Runtime, RuntimeError, RuntimeKind,
-    Stats, Status, WorkloadId,
+    Capabilities, Handle, Launch, LogOptions, LogStream, Result, Runtime, RuntimeError, RuntimeKind, Stats, Status,
+    WorkloadId,
 };
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
 pub use logfile::{parse_record, LogReader, LogWriter};
 pub use plan::ProcessPlan;
-pub use state::{observe, read_json, write_json_atomic, MonitorState, WorkloadDir, WorkloadFiles};
+pub use state::{
+    add_adoption_details, observe, read_json, unknown_dirs, write_json_atomic, MonitorState, WorkloadDir, WorkloadFiles,
+};
 
 /// Host processes under per-workload monitors, state kept under `root`.
 pub struct LocalRuntime {
@@ -130,7 +131,7 @@ impl Runtime for LocalRuntime {
         state::write_json_atomic(&wd.plan(), &plan)?;
         state::write_json_atomic(&wd.spec(), &launch.workload)?;
         state::write_json_atomic(&wd.state(), &MonitorState::pending())?;
-        launcher::launch(&self.monitor, &wd.0, &wd.monitor_err(), &wd.monitor_pid())
+        launcher::launch(&self.monitor, &wd)
             .map_err(RuntimeError::io(format!("cannot start monitor {}", self.monitor.program.display())))?;
         Ok(handle)
     }
@@ -146,27 +147,15 @@ impl Runtime for LocalRuntime {
 
     async fn list_unknown(&self, known: &HashSet<WorkloadId>) -> Result<Vec<(Handle, Status)>> {
         let mut out = Vec::new();
-        let entries = match std::fs::read_dir(&self.root) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(RuntimeError::io(format!("cannot list {}", self.root.display()))(e)),
-        };
-        for entry in entries.flatten() {
-            let Ok(id) = entry.file_name().to_string_lossy().parse::<WorkloadId>() else { continue };
-            if known.contains(&id) {
-                continue;
-            }
-            let wd = WorkloadDir(entry.path());
+        for (id, path) in state::unknown_dirs(&self.root, known)? {
+            let wd = WorkloadDir(path);
             let Ok(plan) = state::read_json::<ProcessPlan>(&wd.plan()) else { continue };
             if plan.context != self.context {
                 continue;
             }
             if let Ok(st) = self.observe(&wd) {
                 let mut h = self.handle_for(id);
-                h.details.insert(engine::DETAIL_NAME.into(), plan.name.clone());
-                if let Ok(spec) = std::fs::read_to_string(wd.spec()) {
-                    h.details.insert(engine::DETAIL_SPEC.into(), spec);
-                }
+                state::add_adoption_details(&mut h, &plan.name, &wd);
                 out.push((h, st.status));
             }
         }
@@ -174,22 +163,7 @@ impl Runtime for LocalRuntime {
     }
 
     async fn logs(&self, h: &Handle, opts: LogOptions) -> Result<LogStream> {
-        let wd = self.existing(h)?;
-        let mut reader = LogReader::new(wd.log());
-        let history: Vec<LogLine> = match opts.tail {
-            Some(n) => reader.tail(n)?,
-            None => reader.tail(usize::MAX)?,
-        };
-        let history = futures::stream::iter(history.into_iter().map(Ok));
-        if !opts.follow {
-            return Ok(Box::pin(history));
-        }
-        let dir = wd.0.clone();
-        let ended = move || match wd.read_state() {
-            Ok(st) => st.status.is_terminal() || !launcher::monitor_alive(&wd),
-            Err(_) => true,
-        };
-        Ok(Box::pin(futures::StreamExt::chain(history, follow::follow(reader, &dir, ended))))
+        follow::workload_log(self.existing(h)?, opts, |st: &mut MonitorState| &mut st.status)
     }
 
     async fn stats(&self, h: &Handle) -> Result<Stats> {

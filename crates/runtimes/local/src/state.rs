@@ -15,11 +15,12 @@
 //! These files, not Ferry's SQLite store, are the local runtime's truth, so
 //! `list()` can re-discover every workload after the store is lost.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use ferry_core::{RuntimeError, Status};
+use ferry_core::{engine, Handle, RuntimeError, Status, WorkloadId};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 use crate::cgroup::Cgroup;
@@ -135,6 +136,30 @@ pub fn observe<S: DeserializeOwned>(
         *s = Status::Paused;
     }
     Ok(st)
+}
+
+/// For `list_unknown`: each workload directory under `root` whose id is not
+/// in `known` (what the store lost or never had). No `root` yet: none.
+pub fn unknown_dirs(root: &Path, known: &HashSet<WorkloadId>) -> Result<Vec<(WorkloadId, PathBuf)>, RuntimeError> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(RuntimeError::io(format!("cannot list {}", root.display()))(e)),
+    };
+    Ok(entries
+        .flatten()
+        .filter_map(|entry| Some((entry.file_name().to_string_lossy().parse::<WorkloadId>().ok()?, entry.path())))
+        .filter(|(id, _)| !known.contains(id))
+        .collect())
+}
+
+/// What the engine needs to adopt a workload found by `list`: its name and,
+/// where readable, its spec as written.
+pub fn add_adoption_details(h: &mut Handle, name: &str, dir: &impl WorkloadFiles) {
+    h.details.insert(engine::DETAIL_NAME.into(), name.to_string());
+    if let Ok(spec) = std::fs::read_to_string(dir.spec()) {
+        h.details.insert(engine::DETAIL_SPEC.into(), spec);
+    }
 }
 
 /// Write JSON so that readers never see a half-written file (the temporary

@@ -36,11 +36,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ferry_core::{
-    bindings, engine, Capabilities, Handle, Launch, LogLine, LogOptions, LogStream, Result, Runtime, RuntimeError,
-    RuntimeKind, Stats, Status, WorkloadId,
+    bindings, Capabilities, Handle, Launch, LogOptions, LogStream, Result, Runtime, RuntimeError, RuntimeKind, Stats,
+    Status, WorkloadId,
 };
 use ferry_image::{ImageStore, Reference};
-use ferry_local::LogReader;
 use serde::{Deserialize, Serialize};
 
 use crate::binary::RuntimeBinary;
@@ -240,7 +239,7 @@ impl OciRuntime {
 
     /// Start the container's monitor in its own session; it outlives us.
     fn spawn_monitor(&self, cd: &ContainerDir) -> Result<()> {
-        ferry_local::launcher::launch(&self.cfg.monitor, &cd.0, &cd.monitor_err(), &cd.monitor_pid())
+        ferry_local::launcher::launch(&self.cfg.monitor, cd)
             .map_err(RuntimeError::io(format!("cannot start monitor {}", self.cfg.monitor.program.display())))
     }
 }
@@ -348,27 +347,15 @@ impl Runtime for OciRuntime {
 
     async fn list_unknown(&self, known: &HashSet<WorkloadId>) -> Result<Vec<(Handle, Status)>> {
         let mut out = Vec::new();
-        let entries = match std::fs::read_dir(self.containers()) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(RuntimeError::io("cannot list containers")(e)),
-        };
-        for entry in entries.flatten() {
-            let Ok(id) = entry.file_name().to_string_lossy().parse::<WorkloadId>() else { continue };
-            if known.contains(&id) {
-                continue;
-            }
-            let cd = ContainerDir(entry.path());
+        for (id, path) in ferry_local::unknown_dirs(&self.containers(), known)? {
+            let cd = ContainerDir(path);
             let Ok(plan) = cd.read_plan() else { continue };
             if plan.context != self.cfg.context {
                 continue;
             }
             if let Ok(st) = self.observe(&cd) {
                 let mut h = self.handle_for(&id, &plan);
-                h.details.insert(engine::DETAIL_NAME.into(), plan.name.clone());
-                if let Ok(spec) = std::fs::read_to_string(cd.spec()) {
-                    h.details.insert(engine::DETAIL_SPEC.into(), spec);
-                }
+                ferry_local::add_adoption_details(&mut h, &plan.name, &cd);
                 out.push((h, st.status));
             }
         }
@@ -377,18 +364,7 @@ impl Runtime for OciRuntime {
 
     async fn logs(&self, h: &Handle, opts: LogOptions) -> Result<LogStream> {
         let (cd, _) = self.existing(h)?;
-        let mut reader = LogReader::new(cd.log());
-        let history: Vec<LogLine> = reader.tail(opts.tail.unwrap_or(usize::MAX))?;
-        let history = futures::stream::iter(history.into_iter().map(Ok));
-        if !opts.follow {
-            return Ok(Box::pin(history));
-        }
-        let dir = cd.0.clone();
-        let ended = move || match cd.read_state() {
-            Ok(st) => st.status.is_terminal() || !ferry_local::launcher::monitor_alive(&cd),
-            Err(_) => true,
-        };
-        Ok(Box::pin(futures::StreamExt::chain(history, ferry_local::follow::follow(reader, &dir, ended))))
+        ferry_local::follow::workload_log(cd, opts, |st: &mut OciState| &mut st.status)
     }
 
     async fn stats(&self, h: &Handle) -> Result<Stats> {
