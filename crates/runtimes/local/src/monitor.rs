@@ -118,8 +118,10 @@ fn outcome_is_final(wd: &WorkloadDir) -> bool {
     wd.stop_marker().exists()
 }
 
-fn save(wd: &WorkloadDir, plan: &ProcessPlan, state: &MonitorState, on_change: &mut dyn FnMut(&ProcessPlan, &MonitorState)) {
-    if let Err(e) = write_json_atomic(&wd.state(), state) {
+/// Write the new state to `state.json` (the runtime's truth), then let
+/// `on_change` record it in the store. Shared with the OCI monitor.
+pub fn save<P, S: serde::Serialize>(dir: &impl WorkloadFiles, plan: &P, state: &S, on_change: &mut dyn FnMut(&P, &S)) {
+    if let Err(e) = write_json_atomic(&dir.state(), state) {
         tracing::error!("cannot record state: {e}");
     }
     on_change(plan, state);

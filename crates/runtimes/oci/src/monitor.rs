@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use ferry_core::{LogSource, RuntimeError, Status};
-use ferry_local::monitor::{humanize, OutputPumps};
+use ferry_local::monitor::{humanize, save, OutputPumps};
 use ferry_local::reaper::Reaper;
 use ferry_local::LogWriter;
 use nix::sys::signal::Signal;
@@ -23,7 +23,7 @@ use nix::sys::wait::WaitStatus;
 
 use crate::binary::RuntimeBinary;
 use crate::cgroup;
-use crate::state::{write_json_atomic, ContainerDir, OciPlan, OciState, WorkloadFiles};
+use crate::state::{ContainerDir, OciPlan, OciState, WorkloadFiles};
 
 /// How often the monitor looks at the memory cgroup while the container runs.
 const OOM_POLL: Duration = Duration::from_millis(25);
@@ -83,13 +83,6 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&OciPlan, &OciState)) -> Result
     rt.delete(&plan.container_id);
     plan.rootfs.unmount();
     Ok(state)
-}
-
-fn save(cd: &ContainerDir, plan: &OciPlan, state: &OciState, on_change: &mut dyn FnMut(&OciPlan, &OciState)) {
-    if let Err(e) = write_json_atomic(&cd.state(), state) {
-        tracing::error!("cannot record state: {e}");
-    }
-    on_change(plan, state);
 }
 
 /// Start the runtime command that creates the container; output pipes go to the log.
