@@ -20,7 +20,7 @@
 //! | `paused` (or running with `Paused: true`)      | Paused |
 //! | `exited`, after `ferry stop` (marker file)     | Cancelled |
 //! | `exited`, stopped by the timeout supervisor    | Failed{code, "timed out after …"} |
-//! | `exited`, `OOMKilled: true`                    | Failed{code, "out of memory (memory limit N bytes)"} |
+//! | `exited`, `OOMKilled: true` (or, local Engine: exit 137 and the kernel log has the container's OOM kill) | Failed{code, "out of memory (memory limit N bytes)"} |
 //! | `exited`, `Error` set (e.g. executable not found) | Failed{code or 125, the Engine's error} |
 //! | `exited`, code 0                               | Succeeded |
 //! | `exited`, code 129…192                         | Failed{code, "killed by signal SIG…"} |
@@ -32,6 +32,7 @@ pub mod build;
 pub mod client;
 pub mod container;
 mod logs;
+mod oom;
 mod state;
 pub mod stats;
 pub mod status;
@@ -113,7 +114,17 @@ impl DockerRuntime {
     fn status_of(&self, h: &Handle, info: &ContainerInspectResponse) -> Status {
         let markers = self.state(h).markers();
         let limit = info.host_config.as_ref().and_then(|hc| hc.memory);
-        status::map_state(&info.state.clone().unwrap_or_default(), &markers, limit)
+        let mut state = info.state.clone().unwrap_or_default();
+        // SIGKILLed under a memory limit without the Engine's OOM flag: the
+        // flag may have been lost (see `oom`); the kernel log tells.
+        let maybe_oom = state.running != Some(true)
+            && state.exit_code == Some(137)
+            && state.oom_killed != Some(true)
+            && limit.is_some_and(|l| l > 0);
+        if maybe_oom && client::is_local(&self.host) && oom::kernel_logged_oom(&h.native_id) {
+            state.oom_killed = Some(true);
+        }
+        status::map_state(&state, &markers, limit)
     }
 
     /// The image's facts, pulling it first when the Engine does not have it.
