@@ -15,6 +15,10 @@
 //! - **Exec'd** (everything else): `ferry-monitor local|oci DIR`, or `ferry
 //!   __monitor DIR` where the small binary was not built.
 //!
+//! A pre-forked monitor can also be told early which program it will run
+//! ([`will_exec`]): it then makes a sealed copy of it meanwhile
+//! ([`crate::sealed`]), which spares a container runtime its own copy.
+//!
 //! Either way `monitor.pid` holds the monitor's pid and its start time, so a
 //! recycled pid is never mistaken for a live monitor.
 //!
@@ -22,7 +26,7 @@
 //! when debugging).
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -32,6 +36,7 @@ use std::thread;
 
 use nix::unistd::{ForkResult, Pid};
 
+use crate::sealed::SealedCopy;
 use crate::state::WorkloadFiles;
 
 /// How to exec a monitor: a program and the arguments that come before the
@@ -56,7 +61,7 @@ impl MonitorCommand {
 /// A monitor forked by [`prefork`], waiting for its order.
 struct Preforked {
     pid: Pid,
-    /// Where the order goes: `kind` NUL `dir`, then end of file.
+    /// Where orders go (see [`Order`]).
     order: std::io::PipeWriter,
     /// Reaches end of file once the monitor has recorded the end.
     end: OwnedFd,
@@ -68,6 +73,47 @@ static PREFORKED: Mutex<Option<Preforked>> = Mutex::new(None);
 static END_SIGNALS: Mutex<Vec<(PathBuf, OwnedFd)>> = Mutex::new(Vec::new());
 /// In a pre-forked monitor: the write end of its end signal.
 static RECORDED: Mutex<Option<std::io::PipeWriter>> = Mutex::new(None);
+/// In a pre-forked monitor: sealed copies of the programs it was told it will run.
+static SEALED: Mutex<Vec<SealedCopy>> = Mutex::new(Vec::new());
+
+/// What the CLI tells its pre-forked monitor, each field ending in NUL.
+#[derive(Debug, PartialEq, Eq)]
+enum Order {
+    /// `exec PATH`: the monitor will run PATH; make a sealed copy of it
+    /// meanwhile (see [`crate::sealed`]). Any number, before `run`.
+    Exec(PathBuf),
+    /// `run KIND DIR`: become the monitor of `kind` of the workload in `dir`.
+    Run { kind: String, dir: PathBuf },
+}
+
+impl Order {
+    fn encode(&self) -> Vec<u8> {
+        use std::os::unix::ffi::OsStrExt;
+        let fields: Vec<&[u8]> = match self {
+            Order::Exec(path) => vec![b"exec", path.as_os_str().as_bytes()],
+            Order::Run { kind, dir } => vec![b"run", kind.as_bytes(), dir.as_os_str().as_bytes()],
+        };
+        fields.iter().flat_map(|f| f.iter().copied().chain([0])).collect()
+    }
+
+    /// The next order on `r`; `None` at end of input or on anything malformed.
+    fn read(r: &mut impl std::io::BufRead) -> Option<Order> {
+        use std::os::unix::ffi::OsStringExt;
+        let mut field = || {
+            let mut buf = Vec::new();
+            r.read_until(0, &mut buf).ok()?;
+            (buf.pop() == Some(0)).then_some(buf)
+        };
+        match field()?.as_slice() {
+            b"exec" => Some(Order::Exec(PathBuf::from(std::ffi::OsString::from_vec(field()?)))),
+            b"run" => {
+                let kind = String::from_utf8(field()?).ok()?;
+                Some(Order::Run { kind, dir: PathBuf::from(std::ffi::OsString::from_vec(field()?)) })
+            }
+            _ => None,
+        }
+    }
+}
 
 /// What [`prefork`] returns in each of the two processes.
 pub enum Forked {
@@ -100,9 +146,6 @@ pub fn prefork(meanwhile: fn()) -> Forked {
             drop(order_r);
             drop(end_w);
             *lock(&PREFORKED) = Some(Preforked { pid: child, order: order_w, end: end_r.into() });
-            // Reap it when it exits without an order, so no zombie is left
-            // behind in a long-lived CLI. Threads may exist from here on.
-            thread::spawn(move || nix::sys::wait::waitpid(child, None));
             Forked::Parent
         }
         Ok(ForkResult::Child) => {
@@ -120,7 +163,7 @@ pub fn prefork(meanwhile: fn()) -> Forked {
 
 /// In the forked child: detach from the CLI's terminal and output, wait for
 /// the order.
-fn become_monitor(mut order: std::io::PipeReader, end: std::io::PipeWriter) -> Forked {
+fn become_monitor(order: std::io::PipeReader, end: std::io::PipeWriter) -> Forked {
     let _ = nix::unistd::setsid();
     // Its command line stays `ferry run …`; `ps -e` and `top` show this name.
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
@@ -131,9 +174,17 @@ fn become_monitor(mut order: std::io::PipeReader, end: std::io::PipeWriter) -> F
             let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&null), fd);
         }
     }
-    let mut msg = Vec::new();
-    let _ = order.read_to_end(&mut msg);
-    let Some((kind, dir)) = parse_order(&msg) else { std::process::exit(0) };
+    let mut orders = std::io::BufReader::new(order);
+    let (kind, dir) = loop {
+        match Order::read(&mut orders) {
+            Some(Order::Exec(program)) => match SealedCopy::of(&program) {
+                Ok(copy) => lock(&SEALED).push(copy),
+                Err(e) => tracing::debug!("no sealed copy of {}: {e}", program.display()),
+            },
+            Some(Order::Run { kind, dir }) => break (kind, dir),
+            None => std::process::exit(0),
+        }
+    };
     // stderr into the monitor's own diagnostics file, as for an exec'd one.
     if let Ok(err) = File::options().append(true).open(dir.join("monitor.err")) {
         let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&err), 2);
@@ -142,16 +193,35 @@ fn become_monitor(mut order: std::io::PipeReader, end: std::io::PipeWriter) -> F
     Forked::Monitor { kind, dir }
 }
 
-fn parse_order(msg: &[u8]) -> Option<(String, PathBuf)> {
-    use std::os::unix::ffi::OsStrExt;
-    let nul = msg.iter().position(|&b| b == 0)?;
-    let kind = std::str::from_utf8(&msg[..nul]).ok()?.to_string();
-    Some((kind, PathBuf::from(std::ffi::OsStr::from_bytes(&msg[nul + 1..]))))
+/// Tell the pre-forked monitor, if there is one, that it will exec `program`,
+/// so it makes a sealed copy while this process prepares the workload.
+pub fn will_exec(program: &Path) {
+    if let Some(p) = lock(&PREFORKED).as_mut() {
+        let _ = p.order.write_all(&Order::Exec(program.to_path_buf()).encode());
+    }
+}
+
+/// In a monitor: the path to exec for `program`. That is its sealed copy
+/// (through a link made in `link_dir`) when the CLI announced it with
+/// [`will_exec`] and the copy could be made, else `program` itself.
+pub fn exec_path(program: &Path, link_dir: &Path) -> PathBuf {
+    let sealed = lock(&SEALED);
+    sealed.iter().find(|c| c.original == program).map_or_else(|| program.to_path_buf(), |c| c.exec_path(link_dir))
 }
 
 /// Let the pre-forked monitor go unused (this command starts no monitor).
 pub fn release_preforked() {
-    lock(&PREFORKED).take();
+    if let Some(p) = lock(&PREFORKED).take() {
+        drop(p.order); // it exits at the end of its orders
+        reap_in_background(p.pid);
+    }
+}
+
+/// Wait for a pre-forked monitor that exits without a workload, so a
+/// long-lived CLI keeps no zombie. (One that got a workload outlives the
+/// CLI, or ends with it when the workload ends.)
+fn reap_in_background(pid: Pid) {
+    thread::spawn(move || nix::sys::wait::waitpid(pid, None));
 }
 
 /// In a monitor: the end is recorded in `state.json`; tell the CLI that
@@ -186,16 +256,19 @@ pub fn launch(cmd: &MonitorCommand, dir: &impl WorkloadFiles) -> std::io::Result
 
 /// Hand `dir` to the pre-forked monitor, if there is one and it still waits.
 fn take_preforked(cmd: &MonitorCommand, dir: &Path) -> Option<ProcessIdentity> {
-    use std::os::unix::ffi::OsStrExt;
     let mut p = lock(&PREFORKED).take()?;
     let pid = p.pid.as_raw() as u32;
     // Read before the order: the monitor surely runs now.
-    let identity = ProcessIdentity::of(pid)?;
-    let mut order = cmd.kind.as_bytes().to_vec();
-    order.push(0);
-    order.extend_from_slice(dir.as_os_str().as_bytes());
+    let Some(identity) = ProcessIdentity::of(pid) else {
+        reap_in_background(p.pid);
+        return None;
+    };
+    let order = Order::Run { kind: cmd.kind.clone(), dir: dir.to_path_buf() };
     // A monitor that died meanwhile makes this fail: exec one instead.
-    p.order.write_all(&order).ok()?;
+    if p.order.write_all(&order.encode()).is_err() {
+        reap_in_background(p.pid);
+        return None;
+    }
     drop(p.order);
     lock(&END_SIGNALS).push((dir.to_path_buf(), p.end));
     Some(identity)
@@ -322,8 +395,18 @@ mod tests {
     }
 
     #[test]
-    fn orders_carry_kind_and_directory() {
-        assert_eq!(parse_order(b"oci\0/a b/c"), Some(("oci".into(), PathBuf::from("/a b/c"))));
-        assert_eq!(parse_order(b""), None);
+    fn orders_round_trip_in_sequence() {
+        let sent = [
+            Order::Exec(PathBuf::from("/usr/bin/crun")),
+            Order::Run { kind: "oci".into(), dir: PathBuf::from("/a b/c\nd") },
+        ];
+        let stream: Vec<u8> = sent.iter().flat_map(Order::encode).collect();
+        let mut r = std::io::Cursor::new(stream);
+        for order in sent {
+            assert_eq!(Order::read(&mut r), Some(order));
+        }
+        assert_eq!(Order::read(&mut r), None, "end of input");
+        assert_eq!(Order::read(&mut std::io::Cursor::new(b"run\0oci\0/x".to_vec())), None, "cut short");
+        assert_eq!(Order::read(&mut std::io::Cursor::new(b"jump\0".to_vec())), None, "unknown");
     }
 }

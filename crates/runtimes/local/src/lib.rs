@@ -23,6 +23,7 @@ mod logfile;
 pub mod monitor;
 mod plan;
 pub mod reaper;
+pub mod sealed;
 mod state;
 
 use std::collections::HashSet;

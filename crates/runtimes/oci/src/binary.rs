@@ -3,6 +3,7 @@
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 use ferry_core::RuntimeError;
@@ -11,11 +12,20 @@ use ferry_core::RuntimeError;
 pub struct RuntimeBinary {
     pub binary: PathBuf,
     pub root: PathBuf,
+    /// What is exec'd: `binary`, or a sealed copy of it (see
+    /// `ferry_local::sealed`), which still sees `binary` as its `argv[0]`.
+    exec: PathBuf,
 }
 
 impl RuntimeBinary {
     pub fn new(binary: impl Into<PathBuf>, root: impl Into<PathBuf>) -> Self {
-        RuntimeBinary { binary: binary.into(), root: root.into() }
+        let binary = binary.into();
+        RuntimeBinary { exec: binary.clone(), binary, root: root.into() }
+    }
+
+    /// Exec `path` (a sealed copy of the binary) instead of the binary.
+    pub fn exec_from(self, path: PathBuf) -> Self {
+        RuntimeBinary { exec: path, ..self }
     }
 
     /// `<binary> --root <root> <args…>`.
@@ -24,8 +34,8 @@ impl RuntimeBinary {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut c = Command::new(&self.binary);
-        c.arg("--root").arg(&self.root).args(args).stdin(Stdio::null());
+        let mut c = Command::new(&self.exec);
+        c.arg0(&self.binary).arg("--root").arg(&self.root).args(args).stdin(Stdio::null());
         c
     }
 

@@ -198,6 +198,7 @@ impl OciRuntime {
             })?,
         };
         tracing::info!(binary = %selection.binary.display(), reason = %selection.reason, "OCI runtime chosen");
+        ferry_local::launcher::will_exec(&selection.binary);
         let resolved = bindings::resolve(&launch.spec_dir, w)?;
         let store = self.image_store()?;
         let img = self.ensure_image(&store, &image).await?;

@@ -37,7 +37,8 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&OciPlan, &OciState)) -> Result
     // SAFETY: plain prctl call without pointers.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
     let reaper = Reaper::start();
-    let rt = RuntimeBinary::new(&plan.runtime.binary, &plan.runtime_root);
+    let rt = RuntimeBinary::new(&plan.runtime.binary, &plan.runtime_root)
+        .exec_from(ferry_local::launcher::exec_path(&plan.runtime.binary, &cd.0.join("exe")));
     let mut state = cd.read_state().unwrap_or_else(|_| OciState::pending());
     for w in state.warnings.clone() {
         let _ = log.record(LogSource::Stderr, format!("ferry: warning: {w}").as_bytes(), true);

@@ -8,6 +8,7 @@
 //!   rootfs/ upper/ work/ the container's root filesystem (overlay mount point and private layers)
 //!   state.json     what the monitor last saw (replaced atomically)
 //!   output.log     stdout+stderr in the local runtime's CRI-style format
+//!   exe/<runtime>  link by which the monitor runs its sealed copy of the runtime binary
 //!   monitor.pid / monitor.err / stop / paused   as for the local runtime
 //! ```
 
