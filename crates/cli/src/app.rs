@@ -1,6 +1,7 @@
 //! Wiring: which context is in force, its runtime, and the state store.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 use anyhow::{Context as _, Result};
 use ferry_core::context::{Context, ContextStore, Resolved};
@@ -65,7 +66,28 @@ pub fn resolve_context(flag: Option<&str>) -> Result<Resolved> {
     Ok(contexts().resolve(flag, env.as_deref())?)
 }
 
+/// The state store, opened in the background by [`open_store_in_background`]
+/// when a command asked for that early enough.
+static OPENING: Mutex<Option<JoinHandle<Result<Store>>>> = Mutex::new(None);
+
+/// Start opening the state store in a thread, for a command that is sure to
+/// need it (`run`): opening takes about a millisecond that the command can
+/// spend reading its files meanwhile.
+pub fn open_store_in_background() {
+    let opening = std::thread::spawn(open_store_now);
+    *OPENING.lock().unwrap_or_else(|p| p.into_inner()) = Some(opening);
+}
+
 pub fn open_store() -> Result<Store> {
+    let opening = OPENING.lock().unwrap_or_else(|p| p.into_inner()).take();
+    match opening.map(JoinHandle::join) {
+        Some(Ok(opened)) => opened,
+        // The thread panicked (it should not): try once more here.
+        Some(Err(_)) | None => open_store_now(),
+    }
+}
+
+fn open_store_now() -> Result<Store> {
     let path = Store::default_path();
     Store::open(&path).with_context(|| format!("cannot open the state store {}", path.display()))
 }

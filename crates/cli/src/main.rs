@@ -37,17 +37,32 @@ fn main() -> ExitCode {
                     }
                 };
             }
+            app::open_store_in_background();
         }
         _ => {}
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // `run` mostly waits on its workload: one thread serves it, and starting
+    // worker threads would cost every start a third of a millisecond.
+    let mut builder = match cli.command {
+        Command::Run(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(2);
+            b
+        }
+    };
+    let rt = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("ferry: error: cannot start async runtime: {e}");
             return ExitCode::from(EXIT_FERRY_ERROR);
         }
     };
-    match rt.block_on(commands::dispatch(cli)) {
+    let result = rt.block_on(commands::dispatch(cli));
+    // The command is done: exit without waiting for the idle worker threads
+    // to wind down one by one (a millisecond on every command).
+    rt.shutdown_background();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("ferry: error: {e:#}");
