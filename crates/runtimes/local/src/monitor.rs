@@ -31,6 +31,12 @@ use crate::state::{read_json, write_json_atomic, MonitorState, WorkloadDir, Work
 /// How long to wait for output pipes to drain after the workload ended.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a monitor lets a workload that just started run before it
+/// writes "running" to the state file ([`save_start`]). Longer jobs show as
+/// running this much later; shorter ones are spared a write (half a
+/// millisecond here) between their start and their recorded end.
+pub const RUNNING_GRACE: Duration = Duration::from_millis(2);
+
 /// Copies a workload's output pipes into its log, one thread per pipe.
 pub struct OutputPumps(mpsc::Receiver<()>);
 
@@ -88,11 +94,11 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&ProcessPlan, &MonitorState)) -
         state.warnings = warnings;
         state.attempt = attempt;
 
-        let outcome = run_attempt(&plan, &wd, &log, cgroup.as_ref(), &reaper, &mut |pid| {
+        let outcome = run_attempt(&plan, &wd, &log, cgroup.as_ref(), &reaper, &mut |pid, ended| {
             state.status = Status::Running;
             state.pid = Some(pid);
             state.started_at.get_or_insert_with(Utc::now);
-            save(&wd, &plan, &state, on_change);
+            save_start(&wd, &plan, &state, ended, on_change);
         });
         if let Some(cg) = &cgroup {
             let _ = cg.remove();
@@ -127,6 +133,23 @@ pub fn save<P, S: serde::Serialize>(dir: &impl WorkloadFiles, plan: &P, state: &
     on_change(plan, state);
 }
 
+/// Record that the workload started: in the store, and in `state.json`
+/// unless it `ended` already (within [`RUNNING_GRACE`]), as the end will be
+/// written there next. Shared with the OCI monitor.
+pub fn save_start<P, S: serde::Serialize>(
+    dir: &impl WorkloadFiles,
+    plan: &P,
+    state: &S,
+    ended: bool,
+    on_change: &mut dyn FnMut(&P, &S),
+) {
+    if ended {
+        on_change(plan, state);
+    } else {
+        save(dir, plan, state, on_change);
+    }
+}
+
 /// One attempt: start, wait (with timeout), clean up, classify the end.
 fn run_attempt(
     plan: &ProcessPlan,
@@ -134,7 +157,7 @@ fn run_attempt(
     log: &LogWriter,
     cgroup: Option<&Cgroup>,
     reaper: &Reaper,
-    on_running: &mut dyn FnMut(i32),
+    on_running: &mut dyn FnMut(i32, bool),
 ) -> Status {
     let procs: Vec<CString> = cgroup.map(|c| c.procs_paths()).unwrap_or_default();
     let mut cmd = Command::new(&plan.argv[0]);
@@ -170,14 +193,15 @@ fn run_attempt(
         child.stderr.take().map(|p| (LogSource::Stderr, Box::new(p) as Box<dyn std::io::Read + Send>)),
     ];
     let pumps = OutputPumps::start(log, pipes.into_iter().flatten());
-    on_running(pid.as_raw());
+    let ended = reaper.wait(pid.as_raw(), RUNNING_GRACE);
+    on_running(pid.as_raw(), ended.is_some());
 
     // Timeout escalation: running → (deadline) SIGTERM → (grace) SIGKILL.
     let mut deadline = plan.timeout.map(|t| Instant::now() + t);
     let mut phase = Phase::Running;
     let status = loop {
         let wait = deadline.map_or(Duration::from_secs(3600), |d| d.saturating_duration_since(Instant::now()));
-        if let Some(ws) = reaper.wait(pid.as_raw(), wait) {
+        if let Some(ws) = ended.or_else(|| reaper.wait(pid.as_raw(), wait)) {
             break ws;
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
