@@ -135,6 +135,8 @@ fn gpu_workloads_run_with_nvidia_container_runtime_found_on_path() {
     assert!(reason.contains("requests GPUs") && reason.contains("PATH"), "{reason}");
     let calls = std::fs::read_to_string(wrapper.path().join("calls.log")).expect("the wrapper was never called");
     assert!(calls.lines().any(|l| l.contains(" run ") && l.contains("--bundle")), "{calls}");
+    // A script is run as it is (its interpreter could not open a sealed copy).
+    assert!(!Path::new(details["dir"].as_str().unwrap()).join("exe").exists(), "{v}");
 
     // Without GPUs the wrapper is not chosen, even though it is on PATH.
     let file = f.workload("cpu", "command: [\"true\"]\n");
@@ -173,6 +175,10 @@ fn runtime_choice_default_context_setting_and_env_override() {
     let d = f.inspect("a")["handle"]["details"].clone();
     assert!(d["oci_runtime"].as_str().unwrap().ends_with("/crun"), "{d}");
     assert!(d["oci_runtime_reason"].as_str().unwrap().contains("crun is installed"), "{d}");
+    // The pre-forked monitor ran crun from its sealed copy, through a link named `crun`.
+    let exe = Path::new(d["dir"].as_str().unwrap()).join("exe/crun");
+    let link = std::fs::read_link(&exe).expect("the monitor did not run crun from a sealed copy");
+    assert!(link.starts_with("/proc/self/fd/"), "{}", link.display());
 
     f.env.push(("FERRY_OCI_RUNTIME".into(), "runc".into()));
     f.ok(&["run", "--name", "b", file.to_str().unwrap()]);

@@ -9,7 +9,7 @@
 //! preparing the workload, off the start's critical path.
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -37,7 +37,8 @@ impl SealedCopy {
             return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "not an ELF executable"));
         }
         let mut copy = File::from(memfd(c"ferry-sealed-exe")?);
-        std::io::copy(&mut File::open(program)?, &mut copy)?;
+        src.rewind()?;
+        std::io::copy(&mut src, &mut copy)?;
         // SAFETY: fcntl on a descriptor we own, with an integer argument.
         if unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_ADD_SEALS, SEALS) } != 0 {
             return Err(std::io::Error::last_os_error());
