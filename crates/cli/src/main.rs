@@ -28,14 +28,10 @@ fn main() -> ExitCode {
         // migration lock for a container runtime meanwhile).
         Command::Run(_) => {
             if let Forked::Monitor { kind, dir } = launcher::prefork(ferry_oci::cgroup::prime_migration) {
-                return match kind.as_str() {
-                    "local" => ferry_monitor::local_main(&dir),
-                    "oci" => ferry_monitor::oci_main(&dir),
-                    other => {
-                        eprintln!("ferry: no monitor of kind {other:?}");
-                        ExitCode::from(EXIT_FERRY_ERROR)
-                    }
-                };
+                return ferry_monitor::main_for(&kind, &dir).unwrap_or_else(|| {
+                    eprintln!("ferry: no monitor of kind {kind:?}");
+                    ExitCode::from(EXIT_FERRY_ERROR)
+                });
             }
             app::open_store_in_background();
         }

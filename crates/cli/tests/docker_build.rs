@@ -10,7 +10,6 @@ use std::process::{Command, Output, Stdio};
 
 use ferry_conformance::describe;
 
-
 struct Env {
     dir: tempfile::TempDir,
 }

@@ -20,6 +20,16 @@ use chrono::{DateTime, Utc};
 use ferry_core::store::Store;
 use ferry_core::{Status, WorkloadId};
 
+/// Run the monitor of `kind` (`local` or `oci`, as `MonitorCommand::kind`
+/// names it) on `dir`; `None` for a kind there is no monitor of.
+pub fn main_for(kind: &str, dir: &Path) -> Option<ExitCode> {
+    match kind {
+        "local" => Some(local_main(dir)),
+        "oci" => Some(oci_main(dir)),
+        _ => None,
+    }
+}
+
 pub fn local_main(dir: &Path) -> ExitCode {
     let recorder = StoreRecorder::start("ferry monitor");
     let result = ferry_local::monitor::run(dir, &mut |plan, st| {
