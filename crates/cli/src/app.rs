@@ -1,11 +1,10 @@
 //! Wiring: which context is in force, its runtime, and the state store.
 
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use anyhow::{Context as _, Result};
 use ferry_core::context::{Context, ContextStore, Resolved};
-use ferry_core::engine::Engine;
+use ferry_core::engine::{Engine, StoreSource};
 use ferry_core::store::Store;
 use ferry_core::{paths, Runtime, RuntimeError, RuntimeKind};
 use ferry_local::launcher::MonitorCommand;
@@ -68,26 +67,16 @@ pub fn resolve_context(flag: Option<&str>) -> Result<Resolved> {
 
 /// The state store, opened in the background by [`open_store_in_background`]
 /// when a command asked for that early enough.
-static OPENING: Mutex<Option<JoinHandle<Result<Store>>>> = Mutex::new(None);
+static OPENING: Mutex<Option<StoreSource>> = Mutex::new(None);
 
 /// Start opening the state store in a thread, for a command that is sure to
 /// need it (`run`): opening takes about a millisecond that the command can
-/// spend reading its files meanwhile.
+/// spend reading its files and preparing the workload meanwhile.
 pub fn open_store_in_background() {
-    let opening = std::thread::spawn(open_store_now);
-    *OPENING.lock().unwrap_or_else(|p| p.into_inner()) = Some(opening);
+    *OPENING.lock().unwrap_or_else(|p| p.into_inner()) = Some(StoreSource::open_in_background(Store::default_path()));
 }
 
-pub fn open_store() -> Result<Store> {
-    let opening = OPENING.lock().unwrap_or_else(|p| p.into_inner()).take();
-    match opening.map(JoinHandle::join) {
-        Some(Ok(opened)) => opened,
-        // The thread panicked (it should not): try once more here.
-        Some(Err(_)) | None => open_store_now(),
-    }
-}
-
-fn open_store_now() -> Result<Store> {
+fn open_store() -> Result<Store> {
     let path = Store::default_path();
     Store::open(&path).with_context(|| format!("cannot open the state store {}", path.display()))
 }
@@ -95,5 +84,10 @@ fn open_store_now() -> Result<Store> {
 /// Engine for the context in force.
 pub fn engine(flag: Option<&str>) -> Result<Engine> {
     let ctx = resolve_context(flag)?.context;
-    Ok(Engine::new(open_store()?, ctx, contexts(), Box::new(runtime_for)))
+    let opening = OPENING.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let store = match opening {
+        Some(opening) => opening,
+        None => StoreSource::Open(open_store()?),
+    };
+    Ok(Engine::new(store, ctx, contexts(), Box::new(runtime_for)))
 }

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
 
 use chrono::Utc;
 use ferry_spec::Workload;
@@ -22,6 +23,8 @@ pub enum EngineError {
     Runtime(#[from] RuntimeError),
     #[error("workload {name} ({id}) never started: {status}")]
     NeverStarted { name: String, id: String, status: Status },
+    #[error("cannot open the state store {}: {source}", path.display())]
+    StoreOpen { path: PathBuf, source: StoreError },
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
@@ -35,8 +38,28 @@ pub const DETAIL_SPEC: &str = "spec";
 /// runtime crates exist; the engine does not).
 pub type RuntimeFactory = Box<dyn Fn(&Context) -> std::result::Result<Arc<dyn Runtime>, RuntimeError> + Send + Sync>;
 
+/// Where the engine's state store comes from: a store already open, or a
+/// thread opening it. `ferry run` starts that thread first thing, so the
+/// opening (about a millisecond) overlaps reading the workload file and
+/// preparing the workload, and only recording it waits.
+pub enum StoreSource {
+    Open(Store),
+    Opening { path: PathBuf, thread: JoinHandle<std::result::Result<Store, StoreError>> },
+}
+
+impl StoreSource {
+    /// Open the store at `path` in a thread of its own.
+    pub fn open_in_background(path: PathBuf) -> StoreSource {
+        let opening = path.clone();
+        StoreSource::Opening { path, thread: std::thread::spawn(move || Store::open(&opening)) }
+    }
+}
+
 pub struct Engine {
-    pub store: Store,
+    store: OnceLock<Store>,
+    /// The thread opening the store, until [`Engine::store`] took its result;
+    /// the path to open again after a failure.
+    opening: Mutex<(Option<PathBuf>, Option<JoinHandle<std::result::Result<Store, StoreError>>>)>,
     /// The context new workloads start in.
     pub context: Context,
     contexts: ContextStore,
@@ -45,8 +68,31 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Store, context: Context, contexts: ContextStore, factory: RuntimeFactory) -> Self {
-        Engine { store, context, contexts, factory, runtimes: Mutex::new(HashMap::new()) }
+    pub fn new(store: StoreSource, context: Context, contexts: ContextStore, factory: RuntimeFactory) -> Self {
+        let (ready, opening) = match store {
+            StoreSource::Open(s) => (OnceLock::from(s), (None, None)),
+            StoreSource::Opening { path, thread } => (OnceLock::new(), (Some(path), Some(thread))),
+        };
+        Engine { store: ready, opening: Mutex::new(opening), context, contexts, factory, runtimes: Mutex::new(HashMap::new()) }
+    }
+
+    /// The state store, once open (waits for the thread opening it).
+    pub fn store(&self) -> Result<&Store> {
+        if let Some(store) = self.store.get() {
+            return Ok(store);
+        }
+        let mut opening = self.opening.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(store) = self.store.get() {
+            return Ok(store); // opened by another caller meanwhile
+        }
+        let path = opening.0.clone().unwrap_or_else(Store::default_path);
+        // A thread that panicked (it should not), or an earlier failure: open here.
+        let opened = match opening.1.take().map(JoinHandle::join) {
+            Some(Ok(opened)) => opened,
+            Some(Err(_)) | None => Store::open(&path),
+        };
+        let store = opened.map_err(|source| EngineError::StoreOpen { path, source })?;
+        Ok(self.store.get_or_init(|| store))
     }
 
     /// The runtime of the context in force.
@@ -76,8 +122,10 @@ impl Engine {
         self.runtime_of(&ctx)
     }
 
-    /// Record a new workload and start it. A start failure is recorded as
-    /// `Failed` (never lost) and returned.
+    /// Record a new workload and start it. The runtime prepares it while the
+    /// store may still be opening; nothing starts before it is recorded. A
+    /// failure to prepare or start is recorded as `Failed` (never lost) and
+    /// returned.
     pub async fn launch(
         &self,
         workload: Workload,
@@ -93,23 +141,36 @@ impl Engine {
             .as_ref()
             .and_then(|p| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() }))
             .unwrap_or_else(|| PathBuf::from("."));
-        self.store.insert(&NewWorkload {
+        let record = NewWorkload {
             id: id.clone(),
             name: name.clone(),
             context: self.context.name.clone(),
             runtime: kind,
             spec: workload.clone(),
             spec_path: spec_path.clone(),
-        })?;
+        };
         let launch = Launch { id: id.clone(), name, context: self.context.name.clone(), workload, spec_dir };
-        match runtime.start(&launch).await {
+        let prepared = runtime.prepare(&launch).await;
+        let recorded = self.store().and_then(|store| Ok(store.insert(&record)?));
+        if let Err(e) = recorded {
+            if prepared.is_ok() {
+                runtime.discard(&launch).await;
+            }
+            return Err(e);
+        }
+        let started = match prepared {
+            Ok(()) => runtime.start(&launch).await,
+            Err(e) => Err(e),
+        };
+        let store = self.store()?;
+        match started {
             Ok(handle) => {
-                self.store.set_handle(&id, &handle)?;
-                self.refresh(self.store.get(&id)?).await
+                store.set_handle(&id, &handle)?;
+                self.refresh(store.get(&id)?).await
             }
             Err(e) => {
                 let failed = Status::Failed { exit_code: None, reason: format!("failed to start: {e}") };
-                self.store.record_status(&id, &failed, Utc::now())?;
+                store.record_status(&id, &failed, Utc::now())?;
                 Err(e.into())
             }
         }
@@ -138,13 +199,13 @@ impl Engine {
         };
         // Re-read even when nothing changed here: the runtime's own monitor
         // may have recorded a newer status meanwhile.
-        self.store.record_status(&rec.id, &status, Utc::now())?;
-        Ok(self.store.get(&rec.id)?)
+        self.store()?.record_status(&rec.id, &status, Utc::now())?;
+        Ok(self.store()?.get(&rec.id)?)
     }
 
     /// Find by id, id prefix or name, refreshed.
     pub async fn find(&self, query: &str) -> Result<WorkloadRecord> {
-        let rec = self.store.find(query)?;
+        let rec = self.store()?.find(query)?;
         self.refresh(rec).await
     }
 
@@ -169,7 +230,7 @@ impl Engine {
         let mut out = Vec::new();
         // A finished workload never becomes live again: only live records need
         // asking their runtime.
-        for rec in self.store.list(include_finished)? {
+        for rec in self.store()?.list(include_finished)? {
             let rec = self.refresh(rec).await?;
             if include_finished || rec.status.is_live() {
                 out.push(rec);
@@ -181,7 +242,7 @@ impl Engine {
     /// Re-discover workloads from the runtime. Returns how many were adopted.
     pub async fn adopt_unknown(&self) -> Result<usize> {
         let mut adopted = 0;
-        let known = self.store.ids()?;
+        let known = self.store()?.ids()?;
         for (mut handle, status) in self.runtime()?.list_unknown(&known).await? {
             let Some(spec) = handle.details.remove(DETAIL_SPEC).and_then(|s| serde_json::from_str::<Workload>(&s).ok())
             else {
@@ -189,7 +250,7 @@ impl Engine {
                 continue;
             };
             let name = handle.details.remove(DETAIL_NAME).unwrap_or_else(|| spec.name.clone());
-            self.store.adopt(
+            self.store()?.adopt(
                 &NewWorkload {
                     id: handle.workload.clone(),
                     name,

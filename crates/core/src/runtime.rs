@@ -263,6 +263,17 @@ pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 pub trait Runtime: Send + Sync {
     fn kind(&self) -> RuntimeKind;
     fn capabilities(&self) -> Capabilities;
+    /// Get ready to start `launch` while the engine records it (in the
+    /// state store, which may still be opening): write what `start` needs,
+    /// start nothing. The engine then calls either [`Runtime::start`] (the
+    /// workload is recorded) or [`Runtime::discard`] (it could not be, e.g.
+    /// its name is in use). The default does nothing: `start` does it all.
+    async fn prepare(&self, _launch: &Launch) -> Result<()> {
+        Ok(())
+    }
+    /// Undo a successful [`Runtime::prepare`] of a workload that will not start.
+    async fn discard(&self, _launch: &Launch) {}
+    /// Start the workload (after [`Runtime::prepare`], or without it).
     async fn start(&self, launch: &Launch) -> Result<Handle>;
     async fn status(&self, h: &Handle) -> Result<Status>;
     /// All workloads this runtime started (for this context), with their status.

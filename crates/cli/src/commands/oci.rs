@@ -139,7 +139,7 @@ pub async fn checkpoint(ctx: Option<&str>, args: CheckpointArgs) -> Result<u8> {
     }
     let dir = absolute(&args.dir)?;
     runtime.checkpoint(&handle, &dir).await?;
-    engine.refresh(engine.store.get(&rec.id)?).await?;
+    engine.refresh(engine.store()?.get(&rec.id)?).await?;
     println!("{}", dir.display());
     Ok(0)
 }
@@ -158,7 +158,7 @@ pub async fn restore(ctx: Option<&str>, args: RestoreArgs) -> Result<u8> {
         None => bail!("the restored container kept no spec"),
     };
     let status = runtime.status(&handle).await?;
-    engine.store.adopt(
+    engine.store()?.adopt(
         &NewWorkload {
             id: handle.workload.clone(),
             name: spec.name.clone(),

@@ -82,7 +82,7 @@ pub async fn inspect(ctx: Option<&str>, args: TargetsArgs) -> Result<u8> {
     let mut out = Vec::new();
     for q in &args.workloads {
         let record = engine.find(q).await?;
-        let history = engine.store.history(&record.id)?;
+        let history = engine.store()?.history(&record.id)?;
         let capabilities = engine.runtime_for(&record).ok().map(|r| r.capabilities());
         out.push(Inspection { record, history, capabilities });
     }
@@ -118,7 +118,7 @@ pub async fn rm(ctx: Option<&str>, args: RmArgs) -> Result<u8> {
                 Err(e) => return Err(e.into()),
             }
         }
-        engine.store.remove(&rec.id)?;
+        engine.store()?.remove(&rec.id)?;
         println!("{}", rec.name);
     }
     Ok(0)

@@ -72,6 +72,8 @@ pub struct OciConfig {
 
 pub struct OciRuntime {
     cfg: OciConfig,
+    /// Containers written by `prepare` that `start` (or `discard`) has not taken yet.
+    prepared: std::sync::Mutex<std::collections::HashMap<WorkloadId, (ContainerDir, OciPlan)>>,
 }
 
 /// What `checkpoint` leaves next to CRIU's images for `restore`.
@@ -91,11 +93,15 @@ fn backend(e: impl std::fmt::Display) -> RuntimeError {
 
 impl OciRuntime {
     pub fn new(cfg: OciConfig) -> OciRuntime {
-        OciRuntime { cfg }
+        OciRuntime { cfg, prepared: Default::default() }
     }
 
     pub fn image_store(&self) -> Result<ImageStore> {
         ImageStore::open(&self.cfg.root).map_err(backend)
+    }
+
+    fn prepared_containers(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<WorkloadId, (ContainerDir, OciPlan)>> {
+        self.prepared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn containers(&self) -> PathBuf {
@@ -185,7 +191,7 @@ impl OciRuntime {
     }
 
     /// Everything up to a written plan: image, binary, rootfs, bundle.
-    async fn prepare(&self, launch: &Launch, runtime: Option<Selection>, restore_from: Option<PathBuf>) -> Result<(ContainerDir, OciPlan)> {
+    async fn write_container(&self, launch: &Launch, runtime: Option<Selection>, restore_from: Option<PathBuf>) -> Result<(ContainerDir, OciPlan)> {
         let w = &launch.workload;
         let image = w.image.clone().ok_or_else(|| {
             RuntimeError::InvalidWorkload("image: the oci runtime runs container images; add `image:`".into())
@@ -330,9 +336,29 @@ impl Runtime for OciRuntime {
         }
     }
 
-    async fn start(&self, launch: &Launch) -> Result<Handle> {
+    async fn prepare(&self, launch: &Launch) -> Result<()> {
         self.capabilities().check_workload(RuntimeKind::Oci, &launch.workload)?;
-        let (cd, plan) = self.prepare(launch, None, None).await?;
+        let written = self.write_container(launch, None, None).await?;
+        self.prepared_containers().insert(launch.id.clone(), written);
+        Ok(())
+    }
+
+    async fn discard(&self, launch: &Launch) {
+        if let Some((cd, plan)) = self.prepared_containers().remove(&launch.id) {
+            plan.rootfs.unmount();
+            let _ = std::fs::remove_dir_all(&cd.0);
+        }
+    }
+
+    async fn start(&self, launch: &Launch) -> Result<Handle> {
+        let taken = self.prepared_containers().remove(&launch.id);
+        let (cd, plan) = match taken {
+            Some(written) => written,
+            None => {
+                self.capabilities().check_workload(RuntimeKind::Oci, &launch.workload)?;
+                self.write_container(launch, None, None).await?
+            }
+        };
         self.spawn_monitor(&cd)?;
         Ok(self.handle_for(&launch.id, &plan))
     }
@@ -495,7 +521,7 @@ impl Runtime for OciRuntime {
             workload: meta.workload,
             spec_dir: from.to_path_buf(),
         };
-        let (cd, plan) = self.prepare(&launch, Some(meta.runtime), Some(from.join("criu"))).await?;
+        let (cd, plan) = self.write_container(&launch, Some(meta.runtime), Some(from.join("criu"))).await?;
         self.spawn_monitor(&cd)?;
         Ok(self.handle_for(&launch.id, &plan))
     }
