@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <spawn.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -36,17 +37,18 @@ int main(int argc, char **argv) {
     sigset_t all, old;
     sigfillset(&all);
     sigprocmask(SIG_BLOCK, &all, &old);
-    pid_t child = fork();
-    if (child < 0) {
-        say("fork: ", strerror(errno), 0);
-        return 126;
-    }
-    if (child == 0) {
-        sigprocmask(SIG_SETMASK, &old, 0);
-        execvp(argv[1], argv + 1);
-        int e = errno;
+    /* posix_spawn (a vfork underneath) instead of fork + exec: no copy of
+     * our page tables and no copy-on-write faults on either side, on the
+     * critical path of every container start. It reports a failed exec. */
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setsigmask(&attr, &old);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+    pid_t child;
+    int e = posix_spawnp(&child, argv[1], 0, &attr, argv + 1, environ);
+    if (e != 0) {
         say("cannot run ", argv[1], e == ENOENT ? ": not found" : ": not executable");
-        _exit(e == ENOENT ? 127 : 126);
+        return e == ENOENT ? 127 : 126;
     }
     for (;;) {
         siginfo_t info;
