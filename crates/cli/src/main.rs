@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         // so it is ready by the time the workload is (and warms the cgroup
         // migration lock for a container runtime meanwhile).
         Command::Run(_) => {
-            if let Forked::Monitor { kind, dir } = launcher::prefork(ferry_oci::cgroup::prime_migration) {
+            if let Forked::Monitor { kind, dir } = launcher::prefork(ferry_oci::cgroup::prime_migration, ferry_monitor::warm_up) {
                 return ferry_monitor::main_for(&kind, &dir).unwrap_or_else(|| {
                     eprintln!("ferry: no monitor of kind {kind:?}");
                     ExitCode::from(EXIT_FERRY_ERROR)

@@ -13,7 +13,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
@@ -30,8 +30,20 @@ pub fn main_for(kind: &str, dir: &Path) -> Option<ExitCode> {
     }
 }
 
+/// What a pre-forked monitor does once told a workload will come, while the
+/// CLI prepares it: start the reaper thread and the store connection, so
+/// neither delays the workload's start.
+pub fn warm_up() {
+    ferry_local::reaper::Reaper::of_process();
+    let recorder = StoreRecorder::start();
+    *WARM_RECORDER.lock().unwrap_or_else(|p| p.into_inner()) = Some(recorder);
+}
+
+/// The recorder [`warm_up`] started, until a monitor takes it.
+static WARM_RECORDER: Mutex<Option<StoreRecorder>> = Mutex::new(None);
+
 pub fn local_main(dir: &Path) -> ExitCode {
-    let recorder = StoreRecorder::start("ferry monitor");
+    let recorder = StoreRecorder::take_warm_or_start();
     let result = ferry_local::monitor::run(dir, &mut |plan, st| {
         recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
     });
@@ -39,7 +51,7 @@ pub fn local_main(dir: &Path) -> ExitCode {
 }
 
 pub fn oci_main(dir: &Path) -> ExitCode {
-    let recorder = StoreRecorder::start("ferry oci monitor");
+    let recorder = StoreRecorder::take_warm_or_start();
     let result = ferry_oci::monitor::run(dir, &mut |plan, st| {
         recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
     });
@@ -67,7 +79,13 @@ struct StoreRecorder {
 }
 
 impl StoreRecorder {
-    fn start(who: &'static str) -> Self {
+    fn take_warm_or_start() -> Self {
+        let warm = WARM_RECORDER.lock().unwrap_or_else(|p| p.into_inner()).take();
+        warm.unwrap_or_else(StoreRecorder::start)
+    }
+
+    fn start() -> Self {
+        let who = "ferry monitor";
         let (tx, rx) = mpsc::channel::<(String, Status, DateTime<Utc>)>();
         let thread = std::thread::spawn(move || {
             let store = match Store::open(&Store::default_path()) {

@@ -20,7 +20,9 @@ pub async fn run(ctx: Option<&str>, args: RunArgs) -> Result<u8> {
     let (mut workload, spec_path) = super::mlcube::load_workload(&args.file, &args.mlcube)?;
     workload.env.extend(args.env);
     let engine = app::engine(ctx)?;
-    if !matches!(engine.context.runtime, RuntimeKind::Local | RuntimeKind::Oci) {
+    if matches!(engine.context.runtime, RuntimeKind::Local | RuntimeKind::Oci) {
+        ferry_local::launcher::warm_up();
+    } else {
         // Only these runtimes have monitors: let the one forked at start go.
         ferry_local::launcher::release_preforked();
     }
@@ -65,7 +67,13 @@ async fn attach(engine: &Engine, runtime: &dyn Runtime, handle: &Handle, id: &st
         }
     }
     let _ = stdout.lock().flush();
-    final_status(engine, id).await
+    // The runtime's own record (the monitor's state file, say) is the source
+    // of truth and has the end first; the store follows it (the monitor
+    // records it there too, and any later refresh would).
+    match runtime.status(handle).await {
+        Ok(status) if status.is_terminal() => Ok(status),
+        _ => final_status(engine, id).await,
+    }
 }
 
 /// `ferry wait`: follow each workload's output without printing it (every

@@ -74,7 +74,7 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&ProcessPlan, &MonitorState)) -
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
 
     let mut state: MonitorState = read_json(&wd.state()).unwrap_or_else(|_| MonitorState::pending());
-    let reaper = Reaper::start();
+    let reaper = Reaper::of_process();
 
     let attempts = plan.retries + 1;
     for attempt in 1..=attempts {

@@ -7,7 +7,7 @@
 //! happens instead of at the next poll.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -33,7 +33,15 @@ struct Inner {
 }
 
 impl Reaper {
-    /// Start the reaping thread.
+    /// The reaper of this process, started on first use (a process has
+    /// children for one reaper only). A pre-forked monitor starts it while it
+    /// waits for its workload.
+    pub fn of_process() -> Arc<Reaper> {
+        static REAPER: OnceLock<Arc<Reaper>> = OnceLock::new();
+        REAPER.get_or_init(Reaper::start).clone()
+    }
+
+    /// Start a reaping thread.
     pub fn start() -> Arc<Reaper> {
         let reaper = Arc::new(Reaper::default());
         let r = reaper.clone();

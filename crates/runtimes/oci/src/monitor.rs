@@ -36,7 +36,7 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&OciPlan, &OciState)) -> Result
     // The container's init is re-parented to us when `run --detach` exits.
     // SAFETY: plain prctl call without pointers.
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-    let reaper = Reaper::start();
+    let reaper = Reaper::of_process();
     let rt = RuntimeBinary::new(&plan.runtime.binary, &plan.runtime_root)
         .exec_from(ferry_local::launcher::exec_path(&plan.runtime.binary, &cd.0.join("exe")));
     let mut state = cd.read_state().unwrap_or_else(|_| OciState::pending());
