@@ -151,7 +151,7 @@ impl Engine {
         };
         let launch = Launch { id: id.clone(), name, context: self.context.name.clone(), workload, spec_dir };
         let prepared = runtime.prepare(&launch).await;
-        let recorded = self.store().and_then(|store| Ok(store.insert(&record)?));
+        let recorded = self.record_new(&record).await;
         if let Err(e) = recorded {
             if prepared.is_ok() {
                 runtime.discard(&launch).await;
@@ -173,6 +173,24 @@ impl Engine {
                 store.record_status(&id, &failed, Utc::now())?;
                 Err(e.into())
             }
+        }
+    }
+
+    /// Record a new workload. Its name must not be held by a live workload;
+    /// the store may not know yet that the holder ended (its monitor writes
+    /// the end to the runtime's own state first and to the store a moment
+    /// later, and a monitor may have died), so the holder is refreshed from
+    /// its runtime before the name is refused.
+    async fn record_new(&self, record: &NewWorkload) -> Result<()> {
+        let store = self.store()?;
+        match store.insert(record) {
+            Err(StoreError::NameInUse { id, .. }) => {
+                if let Ok(holder) = id.parse::<WorkloadId>().map_err(drop).and_then(|id| store.get(&id).map_err(drop)) {
+                    self.refresh(holder).await?;
+                }
+                Ok(store.insert(record)?)
+            }
+            other => Ok(other?),
         }
     }
 

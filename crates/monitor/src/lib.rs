@@ -13,7 +13,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{mpsc, Mutex};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use chrono::{DateTime, Utc};
@@ -31,19 +31,16 @@ pub fn main_for(kind: &str, dir: &Path) -> Option<ExitCode> {
 }
 
 /// What a pre-forked monitor does once told a workload will come, while the
-/// CLI prepares it: start the reaper thread and the store connection, so
-/// neither delays the workload's start.
+/// CLI prepares it: start the reaper thread, so that does not delay the
+/// workload's start. (Not the store connection: opening it while the CLI
+/// opens its own would make one wait for the other's WAL recovery, and the
+/// open is cheap once the CLI's connection is up.)
 pub fn warm_up() {
     ferry_local::reaper::Reaper::of_process();
-    let recorder = StoreRecorder::start();
-    *WARM_RECORDER.lock().unwrap_or_else(|p| p.into_inner()) = Some(recorder);
 }
 
-/// The recorder [`warm_up`] started, until a monitor takes it.
-static WARM_RECORDER: Mutex<Option<StoreRecorder>> = Mutex::new(None);
-
 pub fn local_main(dir: &Path) -> ExitCode {
-    let recorder = StoreRecorder::take_warm_or_start();
+    let recorder = StoreRecorder::start();
     let result = ferry_local::monitor::run(dir, &mut |plan, st| {
         recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
     });
@@ -51,7 +48,7 @@ pub fn local_main(dir: &Path) -> ExitCode {
 }
 
 pub fn oci_main(dir: &Path) -> ExitCode {
-    let recorder = StoreRecorder::take_warm_or_start();
+    let recorder = StoreRecorder::start();
     let result = ferry_oci::monitor::run(dir, &mut |plan, st| {
         recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
     });
@@ -79,11 +76,6 @@ struct StoreRecorder {
 }
 
 impl StoreRecorder {
-    fn take_warm_or_start() -> Self {
-        let warm = WARM_RECORDER.lock().unwrap_or_else(|p| p.into_inner()).take();
-        warm.unwrap_or_else(StoreRecorder::start)
-    }
-
     fn start() -> Self {
         let who = "ferry monitor";
         let (tx, rx) = mpsc::channel::<(String, Status, DateTime<Utc>)>();

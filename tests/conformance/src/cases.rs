@@ -292,6 +292,30 @@ pub fn live_names_are_unique(t: &Target) {
     f.ok(&["stop", "-t", "2", &again]);
 }
 
+/// A name is free again once its holder ended, even while the store still
+/// holds it as live: a monitor records the end in the runtime's own state
+/// first and in the store a moment later (or never, if it died), so the next
+/// `ferry run` of the same name, right after an attached one, may find the
+/// store behind. The holder is asked about, not taken on the store's word.
+pub fn name_free_once_the_holder_ended(t: &Target) {
+    let f = Ferry::new(t);
+    let file = f.workload("exit-zero");
+    let out = f.run(&["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
+    let id = f.inspect("exit-zero")["id"].as_str().unwrap().to_string();
+    // What a lagging (or dead) monitor leaves behind.
+    let db = rusqlite::Connection::open(f.data_dir().join("ferry/state.db")).unwrap();
+    let stale = db
+        .execute("UPDATE workloads SET status = '{\"state\":\"running\"}', live = 1 WHERE id = ?1", [&id])
+        .unwrap();
+    assert_eq!(stale, 1, "the record of {id} was not found");
+    drop(db);
+    let out = f.run(&["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "the name of an ended workload must be free: {}", describe(&out));
+    assert_eq!(f.state(&id), "succeeded", "the stale record is brought up to date");
+    assert_eq!(f.ok(&["ps", "-a", "-q"]).lines().count(), 2);
+}
+
 /// With the state store deleted, `ps` finds the runtime's workloads again.
 pub fn rediscovered_after_store_loss(t: &Target) {
     let f = Ferry::new(t);

@@ -11,8 +11,9 @@
 //!
 //! When this process launched the workload through the pre-forked monitor,
 //! the monitor also signals the recorded end on a pipe
-//! ([`crate::launcher::take_end_signal`]): the follower wakes at once then,
-//! and need not poll quickly for it.
+//! ([`crate::launcher::take_end_signal`]; it also closes if the monitor
+//! dies): the follower wakes at once then, and until then only reads the log,
+//! asking whether the workload ended only every [`FOLLOW_POLL`].
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
@@ -67,7 +68,7 @@ pub fn follow(reader: LogReader, dir: &Path, ended: impl Fn() -> bool + Send + '
     // stays open, and the same, for as long as the `AsyncFd` lives.
     let end = crate::launcher::take_end_signal(dir).and_then(|fd| unsafe { AsyncFd::register(fd) }.ok());
     let state =
-        Follower { reader, dir: dir.to_path_buf(), started: Instant::now(), idle_polls: 0, watch: Watch::NotYet, end, ended };
+        Follower { reader, dir: dir.to_path_buf(), started: Instant::now(), idle_polls: 0, watch: Watch::NotYet, end, ended, last_check: Instant::now() };
     Box::pin(futures::stream::unfold(Some(state), |state| async move {
         let mut f = state?;
         loop {
@@ -79,7 +80,7 @@ pub fn follow(reader: LogReader, dir: &Path, ended: impl Fn() -> bool + Send + '
                 Err(e) => return Some((Err(e), None)),
                 Ok(None) => {}
             }
-            if (f.ended)() {
+            if f.may_have_ended() && (f.ended)() {
                 // One last read: lines written just before the end was recorded.
                 return match f.reader.next_available() {
                     Ok(Some(line)) => Some((Ok(line), Some(f))),
@@ -97,9 +98,11 @@ struct Follower<F> {
     started: Instant,
     idle_polls: u32,
     watch: Watch,
-    /// Readable (end of file) once the monitor recorded the end.
+    /// Readable (end of file) once the monitor recorded the end (or died).
     end: Option<AsyncFd<OwnedFd>>,
     ended: F,
+    /// When `ended()` was last asked.
+    last_check: Instant,
 }
 
 enum Watch {
@@ -109,6 +112,19 @@ enum Watch {
 }
 
 impl<F> Follower<F> {
+    /// Whether to ask `ended()` (it reads the state file and checks the
+    /// monitor: a tenth of a millisecond of CPU that a starting workload
+    /// would rather have). With the monitor's end signal, only once that
+    /// fired, or as a slow safety net; without it, every time.
+    fn may_have_ended(&mut self) -> bool {
+        if self.end.is_none() || self.last_check.elapsed() >= FOLLOW_POLL {
+            self.last_check = Instant::now();
+            return true;
+        }
+        false
+    }
+
+
     /// Sleep until something may have changed. The caller looks again after
     /// every return, so a watch set up here misses nothing.
     async fn wait(&mut self) {
