@@ -200,6 +200,33 @@ fn runtime_choice_default_context_setting_and_env_override() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-runtime"), "{}", describe(&out));
 }
 
+/// The container is prepared while the state store opens; a workload whose
+/// name turns out to be held by a live one never starts, and what was
+/// prepared for it (container directory, mounted overlay) is removed.
+#[test]
+fn a_refused_name_leaves_no_prepared_container_behind() {
+    if skip_requested("a_refused_name_leaves_no_prepared_container_behind") {
+        return;
+    }
+    let f = Install::new(&[]);
+    f.ok(&["image", "pull", &test_image()]);
+    let file = f.workload("held", "command: [\"sleep\", \"60\"]\n");
+    let first = f.ok(&["run", "-d", file.to_str().unwrap()]).trim().to_string();
+    let containers = f.data.path().join("ferry/oci/containers");
+    let dirs = || std::fs::read_dir(&containers).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect::<Vec<_>>();
+    assert_eq!(dirs(), vec![first.clone()]);
+
+    let out = f.run(&["run", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("still live"), "{}", describe(&out));
+    assert_eq!(dirs(), vec![first.clone()], "the refused workload's container was not discarded");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let overlays = mounts.lines().filter(|l| l.contains(containers.to_str().unwrap())).count();
+    assert_eq!(overlays, 1, "only the live container's overlay stays mounted:\n{mounts}");
+    assert_eq!(f.ok(&["ps", "-a", "-q"]).lines().count(), 1, "the refused workload is not recorded");
+    f.ok(&["stop", "-t", "1", &first]);
+}
+
 /// A docker-archive (as `docker save` writes) of a one-layer busybox image.
 fn docker_archive(path: &Path, repo_tag: &str) {
     let mut layer = tar::Builder::new(Vec::new());

@@ -57,9 +57,9 @@ impl StoreSource {
 
 pub struct Engine {
     store: OnceLock<Store>,
-    /// The thread opening the store, until [`Engine::store`] took its result;
-    /// the path to open again after a failure.
-    opening: Mutex<(Option<PathBuf>, Option<JoinHandle<std::result::Result<Store, StoreError>>>)>,
+    /// The thread opening the store, until [`Engine::store`] takes its result.
+    opening: Mutex<Option<JoinHandle<std::result::Result<Store, StoreError>>>>,
+    store_path: PathBuf,
     /// The context new workloads start in.
     pub context: Context,
     contexts: ContextStore,
@@ -69,11 +69,12 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: StoreSource, context: Context, contexts: ContextStore, factory: RuntimeFactory) -> Self {
-        let (ready, opening) = match store {
-            StoreSource::Open(s) => (OnceLock::from(s), (None, None)),
-            StoreSource::Opening { path, thread } => (OnceLock::new(), (Some(path), Some(thread))),
+        let (store_path, store, opening) = match store {
+            StoreSource::Open(s) => (s.path().to_path_buf(), OnceLock::from(s), None),
+            StoreSource::Opening { path, thread } => (path, OnceLock::new(), Some(thread)),
         };
-        Engine { store: ready, opening: Mutex::new(opening), context, contexts, factory, runtimes: Mutex::new(HashMap::new()) }
+        let runtimes = Mutex::new(HashMap::new());
+        Engine { store, opening: Mutex::new(opening), store_path, context, contexts, factory, runtimes }
     }
 
     /// The state store, once open (waits for the thread opening it).
@@ -85,13 +86,12 @@ impl Engine {
         if let Some(store) = self.store.get() {
             return Ok(store); // opened by another caller meanwhile
         }
-        let path = opening.0.clone().unwrap_or_else(Store::default_path);
-        // A thread that panicked (it should not), or an earlier failure: open here.
-        let opened = match opening.1.take().map(JoinHandle::join) {
+        // After a thread that panicked (it should not) or an earlier failure: open here.
+        let opened = match opening.take().map(JoinHandle::join) {
             Some(Ok(opened)) => opened,
-            Some(Err(_)) | None => Store::open(&path),
+            Some(Err(_)) | None => Store::open(&self.store_path),
         };
-        let store = opened.map_err(|source| EngineError::StoreOpen { path, source })?;
+        let store = opened.map_err(|source| EngineError::StoreOpen { path: self.store_path.clone(), source })?;
         Ok(self.store.get_or_init(|| store))
     }
 

@@ -80,6 +80,10 @@ impl StoreRecorder {
         let who = "ferry monitor";
         let (tx, rx) = mpsc::channel::<(String, Status, DateTime<Utc>)>();
         let thread = std::thread::spawn(move || {
+            // Opened at the first status, not before: while the container
+            // runtime creates the container, this process and the CLI leave
+            // it the CPU (the CLI holds the store open, so this is cheap then).
+            let Ok(first) = rx.recv() else { return };
             let store = match Store::open(&Store::default_path()) {
                 Ok(s) => s,
                 Err(e) => {
@@ -87,7 +91,7 @@ impl StoreRecorder {
                     return;
                 }
             };
-            for (id, status, at) in rx {
+            for (id, status, at) in std::iter::once(first).chain(rx) {
                 let Ok(id) = id.parse::<WorkloadId>() else { continue };
                 if let Err(e) = store.record_status(&id, &status, at) {
                     eprintln!("{who}: cannot record status of {id}: {e}");
