@@ -116,6 +116,7 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&ProcessPlan, &MonitorState)) -
     state.cgroup = None;
     let _ = std::fs::remove_file(wd.paused_marker());
     save(&wd, &plan, &state, on_change);
+    crate::state::remove_replaced(wd.dir());
     Ok(state)
 }
 

@@ -162,10 +162,14 @@ pub fn add_adoption_details(h: &mut Handle, name: &str, dir: &impl WorkloadFiles
     }
 }
 
-/// Write JSON so that readers never see a half-written file (the temporary
-/// name carries our pid, so two writers never share one).
+/// Write JSON so that readers never see a half-written file. The temporary
+/// name carries our pid and a count, so no two writes share one; a file it
+/// replaces is left behind under that name (see [`replace`]) until
+/// [`remove_replaced`].
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), RuntimeError> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
     let body = serde_json::to_vec_pretty(value).map_err(|e| RuntimeError::Backend(e.to_string()))?;
     let mut f = std::fs::File::create(&tmp).map_err(RuntimeError::io(format!("cannot write {}", tmp.display())))?;
     f.write_all(&body).map_err(RuntimeError::io(format!("cannot write {}", tmp.display())))?;
@@ -174,12 +178,17 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Run
 }
 
 /// Put `new` in place of `path` atomically. An existing file is swapped out
-/// (`RENAME_EXCHANGE`) and then removed, instead of renamed over: ext4 flushes
-/// the new file's data to disk before a rename over an existing file returns
-/// (its `auto_da_alloc` guard for editors that skip fsync), which costs a
-/// status write 0.15-0.2 ms here, on the path of every workload's start and
-/// end. Where the swap is impossible (nothing to swap, or a filesystem
-/// without it) this is a plain rename.
+/// (`RENAME_EXCHANGE`) and stays under `new`'s name, instead of being renamed
+/// over or deleted now. Both of those would make a status write wait on
+/// the disk, on the path of every workload's start and end:
+/// - ext4 flushes the new file's data before a rename over an existing file
+///   returns (its `auto_da_alloc` guard for editors that skip fsync):
+///   0.15-0.2 ms here;
+/// - freeing a file's blocks on a filesystem mounted with `discard` waits for
+///   the device to trim them: 0.5-5 ms here.
+///
+/// Where the swap is impossible (nothing to swap, or a filesystem without
+/// it) this is a plain rename.
 fn replace(new: &Path, path: &Path) -> std::io::Result<()> {
     use std::os::unix::ffi::OsStrExt;
     let (Ok(from), Ok(to)) =
@@ -191,11 +200,22 @@ fn replace(new: &Path, path: &Path) -> std::io::Result<()> {
     let swapped =
         unsafe { libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_EXCHANGE) };
     if swapped == 0 {
-        // `new` now holds the old content. Left behind only by a crash
-        // right here, it is a stray temporary file, never a torn state.
-        return std::fs::remove_file(new);
+        return Ok(());
     }
     std::fs::rename(new, path)
+}
+
+/// Delete the replaced versions of files that this process left in `dir`
+/// ([`write_json_atomic`]): for a monitor's cleanup, once the end is recorded
+/// and nobody waits for it.
+pub fn remove_replaced(dir: &Path) {
+    let mark = format!(".tmp{}-", std::process::id());
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().contains(&mark) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RuntimeError> {
@@ -209,14 +229,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn atomic_writes_create_then_replace_and_leave_no_temporary_file() {
+    fn atomic_writes_create_then_replace_and_the_replaced_version_goes_later() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
+        let names = || {
+            let mut n: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            n.sort();
+            n
+        };
         write_json_atomic(&path, &serde_json::json!({"status": "pending"})).unwrap();
         assert_eq!(read_json::<serde_json::Value>(&path).unwrap()["status"], "pending");
+        assert_eq!(names(), vec![std::ffi::OsString::from("state.json")], "a new file leaves nothing behind");
         write_json_atomic(&path, &serde_json::json!({"status": "running"})).unwrap();
         assert_eq!(read_json::<serde_json::Value>(&path).unwrap()["status"], "running");
-        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("state.json")], "the old content went with the temporary file");
+        let left = names();
+        assert_eq!(left.len(), 2, "the replaced version waits for remove_replaced: {left:?}");
+        let old = dir.path().join(&left[1]);
+        assert_eq!(read_json::<serde_json::Value>(&old).unwrap()["status"], "pending", "and is never rewritten");
+        remove_replaced(dir.path());
+        assert_eq!(names(), vec![std::ffi::OsString::from("state.json")]);
     }
 }

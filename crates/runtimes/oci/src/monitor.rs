@@ -87,6 +87,7 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&OciPlan, &OciState)) -> Result
     unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
     rt.delete(&plan.container_id);
     plan.rootfs.unmount();
+    ferry_local::remove_replaced(&cd.0);
     Ok(state)
 }
 
