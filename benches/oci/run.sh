@@ -11,6 +11,11 @@
 # OCI prerequisites (scripts/services/30-oci.sh); installs hyperfine and
 # docker.io and starts dockerd if it is not running. Writes
 # benches/results/oci.md. Not run in CI.
+#
+#   BASELINE=/path/to/older/ferry BASELINE_LABEL="commit abc123" benches/oci/run.sh
+#
+# also times an older Ferry build's crun start, back to back, in the same run
+# (this machine's speed drifts: compare builds within one run, not across runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -58,20 +63,63 @@ json.dump(s, open("config.json", "w"))
 PY
 )
 
+# rounds OUT [hyperfine options] -- NAME COMMAND [NAME COMMAND ...]
+# Times the commands in $ROUNDS hyperfine runs of $runs/$ROUNDS runs each,
+# reversing their order every other round: hyperfine runs one command's runs
+# all together, and the first command of a run is measured on a machine still
+# settling from the setup, so a single run favours whichever goes later.
+# Writes OUT.md (all rounds' runs per command) and OUT.json (medians).
+ROUNDS=${ROUNDS:-4}
+rounds() {
+    local out=$1 r k i
+    shift
+    local -a opts=() names=() cmds=() args
+    while [ "$1" != "--" ]; do opts+=("$1"); shift; done
+    shift
+    while [ $# -gt 0 ]; do names+=("$1"); cmds+=("$2"); shift 2; done
+    for ((r = 0; r < ROUNDS; r++)); do
+        args=()
+        for ((k = 0; k < ${#names[@]}; k++)); do
+            i=$k
+            if ((r % 2)); then i=$((${#names[@]} - 1 - k)); fi
+            args+=(-n "${names[i]}" "${cmds[i]}")
+        done
+        hyperfine -N --warmup 3 --runs $(((runs + ROUNDS - 1) / ROUNDS)) "${opts[@]}" --export-json "$out.round$r.json" "${args[@]}" >/dev/null
+    done
+    python3 - "$out" "${names[@]}" <<'PY'
+import glob, json, statistics, sys
+out, names = sys.argv[1], sys.argv[2:]
+times = {n: [] for n in names}
+for path in sorted(glob.glob(out + ".round*.json")):
+    for r in json.load(open(path))["results"]:
+        times[r["command"]] += r["times"]
+rows = [{"command": n, "median": statistics.median(t), "mean": statistics.mean(t), "stddev": statistics.pstdev(t),
+         "min": min(t), "max": max(t), "runs": len(t)} for n, t in times.items()]
+json.dump({"results": rows}, open(out + ".json", "w"))
+best = min(r["median"] for r in rows)
+with open(out + ".md", "w") as md:
+    md.write("| Command | Median [ms] | Mean [ms] | Min [ms] | Max [ms] | Runs | Relative (medians) |\n|:---|---:|---:|---:|---:|---:|---:|\n")
+    for r in rows:
+        ms = lambda k: f"{r[k] * 1000:.1f}"
+        md.write(f"| `{r['command']}` | {ms('median')} | {ms('mean')} ± {ms('stddev')} | {ms('min')} | {ms('max')} | {r['runs']} | {r['median'] / best:.2f} |\n")
+PY
+}
+
 log "start-to-exit"
-hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/start.md" --export-json "$work/start.json" \
-    -n "ferry run (crun)" "$ferry --context crun run $work/true.yaml" \
-    -n "ferry run (runc)" "$ferry --context runc run $work/true.yaml" \
-    -n "crun run (bundle)" "crun run --bundle $work/bundle bench-crun" \
-    -n "runc run (bundle)" "runc run --bundle $work/bundle bench-runc" \
-    -n "docker run --rm" "docker run --rm $image true"
+rounds "$work/start" -- \
+    "ferry run (crun)" "$ferry --context crun run $work/true.yaml" \
+    ${BASELINE:+"ferry run (crun), baseline build" "$BASELINE --context crun run $work/true.yaml"} \
+    "ferry run (runc)" "$ferry --context runc run $work/true.yaml" \
+    "crun run (bundle)" "crun run --bundle $work/bundle bench-crun" \
+    "runc run (bundle)" "runc run --bundle $work/bundle bench-runc" \
+    "docker run --rm" "docker run --rm $image true"
 
 # The same without docker, each start after 50 ms of quiet (see the note in the table's text).
-hyperfine -N --warmup 3 --runs "$runs" --prepare 'sleep 0.05' --export-markdown "$work/start-idle.md" --export-json "$work/start-idle.json" \
-    -n "ferry run (crun)" "$ferry --context crun run $work/true.yaml" \
-    -n "ferry run (runc)" "$ferry --context runc run $work/true.yaml" \
-    -n "crun run (bundle)" "crun run --bundle $work/bundle bench-crun" \
-    -n "runc run (bundle)" "runc run --bundle $work/bundle bench-runc"
+rounds "$work/start-idle" --prepare 'sleep 0.05' -- \
+    "ferry run (crun)" "$ferry --context crun run $work/true.yaml" \
+    "ferry run (runc)" "$ferry --context runc run $work/true.yaml" \
+    "crun run (bundle)" "crun run --bundle $work/bundle bench-crun" \
+    "runc run (bundle)" "runc run --bundle $work/bundle bench-runc"
 
 log "pull of a 200 MB image"
 if ! skopeo inspect --tls-verify=false "docker://$big" >/dev/null 2>&1; then
@@ -110,6 +158,8 @@ def row(name, a, b):
 row("ferry run (crun) / crun run", "ferry run (crun)", "crun run (bundle)")
 row("ferry run (runc) / runc run", "ferry run (runc)", "runc run (bundle)")
 row("docker run --rm / ferry run (crun)", "docker run --rm", "ferry run (crun)")
+if any("ferry run (crun), baseline build" in r for r in runs):
+    row("baseline build / this build (crun)", "ferry run (crun), baseline build", "ferry run (crun)")
 EOF
 )
 
@@ -124,6 +174,12 @@ EOF
     echo "\`ferry run\` is attached: it writes the bundle, mounts the overlay rootfs, starts the"
     echo "per-container monitor, runs the container and waits for the recorded exit."
     echo "The bare runtimes run a prepared bundle (rootfs already extracted, no monitor, no state)."
+    if [ -n "${BASELINE:-}" ]; then
+        echo "The baseline build (${BASELINE_LABEL:-an older build}) is timed back to back in the same run."
+    fi
+    echo "Each setting is $ROUNDS hyperfine runs of $(((runs + ROUNDS - 1) / ROUNDS)) starts per command, the commands' order"
+    echo "reversed every other round (a single hyperfine run favours whichever command goes later);"
+    echo "the tables pool all rounds."
     echo
     echo "Medians:"
     echo
