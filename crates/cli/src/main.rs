@@ -24,10 +24,10 @@ fn main() -> ExitCode {
         Command::Monitor { dir } => return ferry_monitor::local_main(dir),
         Command::OciMonitor { dir } => return ferry_monitor::oci_main(dir),
         // While this process has one thread: fork the workload's monitor now,
-        // so it is ready by the time the workload is (and warms the cgroup
-        // migration lock for a container runtime meanwhile).
+        // so it is ready by the time the workload is (see warm_up for what it
+        // does meanwhile).
         Command::Run(_) => {
-            if let Forked::Monitor { kind, dir } = launcher::prefork(ferry_oci::cgroup::prime_migration, ferry_monitor::warm_up) {
+            if let Forked::Monitor { kind, dir } = launcher::prefork(ferry_monitor::warm_up) {
                 return ferry_monitor::main_for(&kind, &dir).unwrap_or_else(|| {
                     eprintln!("ferry: no monitor of kind {kind:?}");
                     ExitCode::from(EXIT_FERRY_ERROR)

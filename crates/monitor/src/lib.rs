@@ -30,13 +30,15 @@ pub fn main_for(kind: &str, dir: &Path) -> Option<ExitCode> {
     }
 }
 
-/// What a pre-forked monitor does once told a workload will come, while the
-/// CLI prepares it: start the reaper thread, so that does not delay the
-/// workload's start. (Not the store connection: opening it while the CLI
-/// opens its own would make one wait for the other's WAL recovery, and the
-/// open is cheap once the CLI's connection is up.)
+/// What a pre-forked monitor does while it waits for its workload: warm the
+/// cgroup migration lock for a container runtime (see
+/// `ferry_oci::cgroup::prime_migration`) and start the reaper thread, so
+/// neither delays the workload's start. (Not the store connection: opening
+/// it while the CLI opens its own would make one wait for the other's WAL
+/// recovery.)
 pub fn warm_up() {
     ferry_local::reaper::Reaper::of_process();
+    ferry_oci::cgroup::prime_migration();
 }
 
 pub fn local_main(dir: &Path) -> ExitCode {

@@ -20,9 +20,7 @@ pub async fn run(ctx: Option<&str>, args: RunArgs) -> Result<u8> {
     let (mut workload, spec_path) = super::mlcube::load_workload(&args.file, &args.mlcube)?;
     workload.env.extend(args.env);
     let engine = app::engine(ctx)?;
-    if matches!(engine.context.runtime, RuntimeKind::Local | RuntimeKind::Oci) {
-        ferry_local::launcher::warm_up();
-    } else {
+    if !matches!(engine.context.runtime, RuntimeKind::Local | RuntimeKind::Oci) {
         // Only these runtimes have monitors: let the one forked at start go.
         ferry_local::launcher::release_preforked();
     }

@@ -124,7 +124,6 @@ impl<F> Follower<F> {
         false
     }
 
-
     /// Sleep until something may have changed. The caller looks again after
     /// every return, so a watch set up here misses nothing.
     async fn wait(&mut self) {

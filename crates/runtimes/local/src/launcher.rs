@@ -82,8 +82,6 @@ enum Order {
     /// `exec PATH`: the monitor will run PATH; make a sealed copy of it
     /// meanwhile (see [`crate::sealed`]). Any number, before `run`.
     Exec(PathBuf),
-    /// `warm`: a workload will come; start what any monitor needs meanwhile.
-    Warm,
     /// `run KIND DIR`: become the monitor of `kind` of the workload in `dir`.
     Run { kind: String, dir: PathBuf },
 }
@@ -93,7 +91,6 @@ impl Order {
         use std::os::unix::ffi::OsStrExt;
         let fields: Vec<&[u8]> = match self {
             Order::Exec(path) => vec![b"exec", path.as_os_str().as_bytes()],
-            Order::Warm => vec![b"warm"],
             Order::Run { kind, dir } => vec![b"run", kind.as_bytes(), dir.as_os_str().as_bytes()],
         };
         fields.iter().flat_map(|f| f.iter().copied().chain([0])).collect()
@@ -109,7 +106,6 @@ impl Order {
         };
         match field()?.as_slice() {
             b"exec" => Some(Order::Exec(PathBuf::from(std::ffi::OsString::from_vec(field()?)))),
-            b"warm" => Some(Order::Warm),
             b"run" => {
                 let kind = String::from_utf8(field()?).ok()?;
                 Some(Order::Run { kind, dir: PathBuf::from(std::ffi::OsString::from_vec(field()?)) })
@@ -135,9 +131,8 @@ pub enum Forked {
 /// In the monitor this returns only when the order came; if the CLI ends
 /// without giving one, the monitor exits quietly. `meanwhile` runs in a
 /// thread of the monitor while it waits (work worth doing before the
-/// workload is known); `warm` too, once the CLI knows a workload will come
-/// ([`warm_up`]).
-pub fn prefork(meanwhile: fn(), warm: fn()) -> Forked {
+/// workload is known).
+pub fn prefork(meanwhile: fn()) -> Forked {
     if std::env::var_os("FERRY_NO_PREFORK").is_some() || !single_threaded() {
         return Forked::Parent;
     }
@@ -157,7 +152,7 @@ pub fn prefork(meanwhile: fn(), warm: fn()) -> Forked {
             drop(order_w);
             drop(end_r);
             thread::spawn(meanwhile);
-            become_monitor(order_r, end_w, warm)
+            become_monitor(order_r, end_w)
         }
         Err(e) => {
             tracing::debug!("cannot pre-fork a monitor: {e}; monitors will be exec'd");
@@ -168,7 +163,7 @@ pub fn prefork(meanwhile: fn(), warm: fn()) -> Forked {
 
 /// In the forked child: detach from the CLI's terminal and output, wait for
 /// the order.
-fn become_monitor(order: std::io::PipeReader, end: std::io::PipeWriter, warm: fn()) -> Forked {
+fn become_monitor(order: std::io::PipeReader, end: std::io::PipeWriter) -> Forked {
     let _ = nix::unistd::setsid();
     // Its command line stays `ferry run …`; `ps -e` and `top` show this name.
     // SAFETY: PR_SET_NAME reads a NUL-terminated string of at most 16 bytes.
@@ -186,7 +181,6 @@ fn become_monitor(order: std::io::PipeReader, end: std::io::PipeWriter, warm: fn
                 Ok(copy) => lock(&SEALED).push(copy),
                 Err(e) => tracing::debug!("no sealed copy of {}: {e}", program.display()),
             },
-            Some(Order::Warm) => drop(thread::spawn(warm)),
             Some(Order::Run { kind, dir }) => break (kind, dir),
             None => std::process::exit(0),
         }
@@ -197,14 +191,6 @@ fn become_monitor(order: std::io::PipeReader, end: std::io::PipeWriter, warm: fn
     }
     *lock(&RECORDED) = Some(end);
     Forked::Monitor { kind, dir }
-}
-
-/// Tell the pre-forked monitor, if there is one, that a workload will come,
-/// so it gets ready (its `warm` work) while this process prepares it.
-pub fn warm_up() {
-    if let Some(p) = lock(&PREFORKED).as_mut() {
-        let _ = p.order.write_all(&Order::Warm.encode());
-    }
 }
 
 /// Tell the pre-forked monitor, if there is one, that it will exec `program`,
@@ -411,7 +397,6 @@ mod tests {
     #[test]
     fn orders_round_trip_in_sequence() {
         let sent = [
-            Order::Warm,
             Order::Exec(PathBuf::from("/usr/bin/crun")),
             Order::Run { kind: "oci".into(), dir: PathBuf::from("/a b/c\nd") },
         ];
