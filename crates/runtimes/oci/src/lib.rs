@@ -27,6 +27,7 @@ pub mod doctor;
 pub mod monitor;
 pub mod rootfs;
 pub mod select;
+pub mod spare;
 pub mod state;
 
 use std::collections::HashSet;
@@ -209,7 +210,9 @@ impl OciRuntime {
         let store = self.image_store()?;
         let img = self.ensure_image(&store, &image).await?;
         let cd = self.dir_of(&launch.id);
-        std::fs::create_dir_all(cd.bundle()).map_err(RuntimeError::io(format!("cannot create {}", cd.0.display())))?;
+        if !spare::claim(&spare::spares_of(&self.containers()), &cd.0) {
+            std::fs::create_dir_all(cd.bundle()).map_err(RuntimeError::io(format!("cannot create {}", cd.0.display())))?;
+        }
         write_json_atomic(&cd.spec(), w)?;
         let init = self.init_binary()?;
         let (rootfs, warning) = rootfs::prepare(&store, &img, &cd.0)?;

@@ -88,6 +88,9 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&OciPlan, &OciState)) -> Result
     rt.delete(&plan.container_id);
     plan.rootfs.unmount();
     ferry_local::remove_replaced(&cd.0);
+    if let Some(containers) = cd.0.parent() {
+        crate::spare::replenish(&crate::spare::spares_of(containers));
+    }
     Ok(state)
 }
 
