@@ -322,9 +322,10 @@ impl Store {
             // Every `ferry` command is a short-lived process. By default the
             // last connection to close checkpoints the WAL into the database
             // and deletes it, and the next one re-creates it: four fsyncs per
-            // command. Keep the WAL instead (the next opener reads it back,
-            // which a small checkpoint interval keeps cheap); checkpoints then
-            // happen inside commits, every WAL_CHECKPOINT_PAGES pages.
+            // command. Keep the WAL instead (the next opener reads it back):
+            // a monitor that has recorded its workload's end empties it
+            // (`checkpoint`), and otherwise a commit checkpoints every
+            // WAL_CHECKPOINT_PAGES pages.
             conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
             conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
         })?;
