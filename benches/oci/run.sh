@@ -63,28 +63,31 @@ json.dump(s, open("config.json", "w"))
 PY
 )
 
-# rounds OUT [hyperfine options] -- NAME COMMAND [NAME COMMAND ...]
-# Times the commands in $ROUNDS hyperfine runs of $runs/$ROUNDS runs each,
-# reversing their order every other round: hyperfine runs one command's runs
-# all together, and the first command of a run is measured on a machine still
-# settling from the setup, so a single run favours whichever goes later.
-# Writes OUT.md (all rounds' runs per command) and OUT.json (medians).
+# rounds OUT [hyperfine options] -- NAME ENV COMMAND [NAME ENV COMMAND ...]
+# Times each command in $ROUNDS rounds of $runs/$ROUNDS back-to-back runs,
+# one hyperfine run per command and round (under ENV, e.g. another Ferry
+# installation's XDG_*; "-" for none), the commands' order reversed every
+# other round: the first command after a change of command is measured on a
+# machine still settling from the previous one, so a fixed order favours
+# whichever goes later. Writes OUT.md (all rounds' runs per command) and
+# OUT.json (medians).
 ROUNDS=${ROUNDS:-4}
 rounds() {
     local out=$1 r k i
     shift
-    local -a opts=() names=() cmds=() args
+    local -a opts=() names=() envs=() cmds=()
     while [ "$1" != "--" ]; do opts+=("$1"); shift; done
     shift
-    while [ $# -gt 0 ]; do names+=("$1"); cmds+=("$2"); shift 2; done
+    while [ $# -gt 0 ]; do names+=("$1"); envs+=("$2"); cmds+=("$3"); shift 3; done
     for ((r = 0; r < ROUNDS; r++)); do
-        args=()
         for ((k = 0; k < ${#names[@]}; k++)); do
             i=$k
             if ((r % 2)); then i=$((${#names[@]} - 1 - k)); fi
-            args+=(-n "${names[i]}" "${cmds[i]}")
+            local -a env=()
+            [ "${envs[i]}" = - ] || read -r -a env <<< "${envs[i]}"
+            env "${env[@]}" hyperfine -N --warmup 3 --runs $(((runs + ROUNDS - 1) / ROUNDS)) "${opts[@]}" \
+                --export-json "$out.round$r.$i.json" -n "${names[i]}" "${cmds[i]}" >/dev/null
         done
-        hyperfine -N --warmup 3 --runs $(((runs + ROUNDS - 1) / ROUNDS)) "${opts[@]}" --export-json "$out.round$r.json" "${args[@]}" >/dev/null
     done
     python3 - "$out" "${names[@]}" <<'PY'
 import glob, json, statistics, sys
@@ -105,21 +108,30 @@ with open(out + ".md", "w") as md:
 PY
 }
 
+# The baseline build gets an installation of its own (its state store and
+# container directories are not this build's).
+baseline_env=-
+if [ -n "${BASELINE:-}" ]; then
+    baseline_env="XDG_CONFIG_HOME=$work/baseline/config XDG_DATA_HOME=$work/baseline/data"
+    env $baseline_env "$BASELINE" context create crun --runtime oci --oci-runtime crun >/dev/null
+    env $baseline_env "$BASELINE" image pull "$image" >/dev/null
+fi
+
 log "start-to-exit"
 rounds "$work/start" -- \
-    "ferry run (crun)" "$ferry --context crun run $work/true.yaml" \
-    ${BASELINE:+"ferry run (crun), baseline build" "$BASELINE --context crun run $work/true.yaml"} \
-    "ferry run (runc)" "$ferry --context runc run $work/true.yaml" \
-    "crun run (bundle)" "crun run --bundle $work/bundle bench-crun" \
-    "runc run (bundle)" "runc run --bundle $work/bundle bench-runc" \
-    "docker run --rm" "docker run --rm $image true"
+    "ferry run (crun)" - "$ferry --context crun run $work/true.yaml" \
+    ${BASELINE:+"ferry run (crun), baseline build" "$baseline_env" "$BASELINE --context crun run $work/true.yaml"} \
+    "ferry run (runc)" - "$ferry --context runc run $work/true.yaml" \
+    "crun run (bundle)" - "crun run --bundle $work/bundle bench-crun" \
+    "runc run (bundle)" - "runc run --bundle $work/bundle bench-runc" \
+    "docker run --rm" - "docker run --rm $image true"
 
 # The same without docker, each start after 50 ms of quiet (see the note in the table's text).
 rounds "$work/start-idle" --prepare 'sleep 0.05' -- \
-    "ferry run (crun)" "$ferry --context crun run $work/true.yaml" \
-    "ferry run (runc)" "$ferry --context runc run $work/true.yaml" \
-    "crun run (bundle)" "crun run --bundle $work/bundle bench-crun" \
-    "runc run (bundle)" "runc run --bundle $work/bundle bench-runc"
+    "ferry run (crun)" - "$ferry --context crun run $work/true.yaml" \
+    "ferry run (runc)" - "$ferry --context runc run $work/true.yaml" \
+    "crun run (bundle)" - "crun run --bundle $work/bundle bench-crun" \
+    "runc run (bundle)" - "runc run --bundle $work/bundle bench-runc"
 
 log "pull of a 200 MB image"
 if ! skopeo inspect --tls-verify=false "docker://$big" >/dev/null 2>&1; then
@@ -175,11 +187,12 @@ EOF
     echo "per-container monitor, runs the container and waits for the recorded exit."
     echo "The bare runtimes run a prepared bundle (rootfs already extracted, no monitor, no state)."
     if [ -n "${BASELINE:-}" ]; then
-        echo "The baseline build (${BASELINE_LABEL:-an older build}) is timed back to back in the same run."
+        echo "The baseline build (${BASELINE_LABEL:-an older build}) is timed back to back in the same run,"
+        echo "with an installation of its own."
     fi
-    echo "Each setting is $ROUNDS hyperfine runs of $(((runs + ROUNDS - 1) / ROUNDS)) starts per command, the commands' order"
-    echo "reversed every other round (a single hyperfine run favours whichever command goes later);"
-    echo "the tables pool all rounds."
+    echo "Each command runs in $ROUNDS rounds of $(((runs + ROUNDS - 1) / ROUNDS)) back-to-back starts, the commands' order"
+    echo "reversed every other round (the first command after another is measured on a machine still"
+    echo "settling from it); the tables pool all rounds."
     echo
     echo "Medians:"
     echo
