@@ -10,6 +10,7 @@
 #                                   # (this machine's speed varies from day to day)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source benches/lib.sh
 cargo build --release -q -p ferry-cli
 cargo build --release -q -p ferry-core --example populate_store
 ferry=${FERRY_BIN:-$(pwd)/target/release/ferry}
@@ -22,12 +23,16 @@ printf 'name: trivial\ncommand: ["true"]\n' > "$work/true.yaml"
 printf 'name: limited\nresources: {memory: 64Mi, cpus: 1, pids: 64}\ncommand: ["true"]\n' > "$work/limited.yaml"
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
-hyperfine -N --warmup 5 --runs "$runs" --export-markdown "$work/run.md" --export-json "$work/run.json" \
-    -n 'true (direct exec)' 'true' \
-    -n 'ferry --version (process start only)' "$ferry --version" \
-    -n 'ferry run (local)' "$ferry run $work/true.yaml" \
-    -n 'ferry run (local, with limits)' "$ferry run $work/limited.yaml" \
-    ${BASELINE:+-n "ferry run (local), baseline build" "$BASELINE run $work/true.yaml"}
+# The baseline build gets an installation of its own (its state store and
+# workload directories are not this build's).
+baseline_env=-
+[ -n "${BASELINE:-}" ] && baseline_env="XDG_CONFIG_HOME=$work/baseline/config XDG_DATA_HOME=$work/baseline/data"
+rounds "$work/run" -- \
+    'true (direct exec)' - 'true' \
+    'ferry --version (process start only)' - "$ferry --version" \
+    'ferry run (local)' - "$ferry run $work/true.yaml" \
+    'ferry run (local, with limits)' - "$ferry run $work/limited.yaml" \
+    ${BASELINE:+"ferry run (local), baseline build" "$baseline_env" "$BASELINE run $work/true.yaml"}
 
 # `run -d` needs a fresh name each time (names are unique among live
 # workloads), hence a shell; hyperfine subtracts the shell's own start-up.
@@ -64,7 +69,9 @@ EOF
     echo "Each \`ferry run\` parses the file, records the workload in SQLite, starts its"
     echo "monitor (forked as the command's first act, see \`ferry_local::launcher\`), creates the"
     echo "workload's cgroups, runs the program, records the exit in \`state.json\` and SQLite, and"
-    echo "streams the log.${BASELINE:+ The baseline build (${BASELINE_LABEL:-an older build}) is timed in the same run.}"
+    echo "streams the log.${BASELINE:+ The baseline build (${BASELINE_LABEL:-an older build}) is timed in the same run, with an installation of its own.}"
+    echo "Each command runs in $ROUNDS rounds of back-to-back starts, the commands' order reversed every"
+    echo "other round; the table pools all rounds."
     echo
     cat "$work/run.md"
     echo

@@ -20,6 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$PWD
 source scripts/lib.sh
+source benches/lib.sh
 apt_install hyperfine docker.io skopeo runc crun
 : "${FERRY_REGISTRY:=127.0.0.1:5000}"
 image="$FERRY_REGISTRY/ferry-test/busybox:1"
@@ -62,51 +63,6 @@ s["root"]["readonly"] = False
 json.dump(s, open("config.json", "w"))
 PY
 )
-
-# rounds OUT [hyperfine options] -- NAME ENV COMMAND [NAME ENV COMMAND ...]
-# Times each command in $ROUNDS rounds of $runs/$ROUNDS back-to-back runs,
-# one hyperfine run per command and round (under ENV, e.g. another Ferry
-# installation's XDG_*; "-" for none), the commands' order reversed every
-# other round: the first command after a change of command is measured on a
-# machine still settling from the previous one, so a fixed order favours
-# whichever goes later. Writes OUT.md (all rounds' runs per command) and
-# OUT.json (medians).
-ROUNDS=${ROUNDS:-4}
-rounds() {
-    local out=$1 r k i
-    shift
-    local -a opts=() names=() envs=() cmds=()
-    while [ "$1" != "--" ]; do opts+=("$1"); shift; done
-    shift
-    while [ $# -gt 0 ]; do names+=("$1"); envs+=("$2"); cmds+=("$3"); shift 3; done
-    for ((r = 0; r < ROUNDS; r++)); do
-        for ((k = 0; k < ${#names[@]}; k++)); do
-            i=$k
-            if ((r % 2)); then i=$((${#names[@]} - 1 - k)); fi
-            local -a env=()
-            [ "${envs[i]}" = - ] || read -r -a env <<< "${envs[i]}"
-            env "${env[@]}" hyperfine -N --warmup 3 --runs $(((runs + ROUNDS - 1) / ROUNDS)) "${opts[@]}" \
-                --export-json "$out.round$r.$i.json" -n "${names[i]}" "${cmds[i]}" >/dev/null
-        done
-    done
-    python3 - "$out" "${names[@]}" <<'PY'
-import glob, json, statistics, sys
-out, names = sys.argv[1], sys.argv[2:]
-times = {n: [] for n in names}
-for path in sorted(glob.glob(out + ".round*.json")):
-    for r in json.load(open(path))["results"]:
-        times[r["command"]] += r["times"]
-rows = [{"command": n, "median": statistics.median(t), "mean": statistics.mean(t), "stddev": statistics.pstdev(t),
-         "min": min(t), "max": max(t), "runs": len(t)} for n, t in times.items()]
-json.dump({"results": rows}, open(out + ".json", "w"))
-best = min(r["median"] for r in rows)
-with open(out + ".md", "w") as md:
-    md.write("| Command | Median [ms] | Mean [ms] | Min [ms] | Max [ms] | Runs | Relative (medians) |\n|:---|---:|---:|---:|---:|---:|---:|\n")
-    for r in rows:
-        ms = lambda k: f"{r[k] * 1000:.1f}"
-        md.write(f"| `{r['command']}` | {ms('median')} | {ms('mean')} ± {ms('stddev')} | {ms('min')} | {ms('max')} | {r['runs']} | {r['median'] / best:.2f} |\n")
-PY
-}
 
 # The baseline build gets an installation of its own (its state store and
 # container directories are not this build's).

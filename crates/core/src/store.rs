@@ -348,6 +348,24 @@ impl Store {
     /// to do (a monitor after recording the end). Returns whether the whole
     /// log was copied and emptied (not when the wait ran out).
     pub fn checkpoint(&self) -> Result<bool> {
+        self.checkpoint_truncate()
+    }
+
+    /// [`Store::checkpoint`] once the log holds more than half of
+    /// `WAL_CHECKPOINT_PAGES`: each one waits for the disk (fsyncs) and makes
+    /// the next command's write wait for it, so a monitor that just recorded
+    /// an end does it only every so many workloads. Returns whether it did.
+    pub fn checkpoint_if_long(&self) -> Result<bool> {
+        let mut wal = self.path.clone().into_os_string();
+        wal.push("-wal");
+        let long = std::fs::metadata(&wal).is_ok_and(|m| m.len() > (WAL_CHECKPOINT_PAGES as u64 / 2) * 4096);
+        if long {
+            self.checkpoint_truncate()?;
+        }
+        Ok(long)
+    }
+
+    fn checkpoint_truncate(&self) -> Result<bool> {
         let (busy, log, copied): (i64, i64, i64) = self
             .conn()
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
@@ -763,9 +781,15 @@ mod tests {
         store.insert(&new("after")).unwrap();
         let after = log_frames(&db);
         assert!(after < grown / 4, "the log started afresh: {after} frames after, {grown} before");
+        assert!(!store.checkpoint_if_long().unwrap(), "a short log is left alone");
+        for i in 0..200 {
+            store.insert(&new(&format!("x{i}"))).unwrap();
+        }
+        assert!(store.checkpoint_if_long().unwrap(), "a long one is emptied");
+        assert_eq!(log_frames(&db), 0);
         drop(store);
         let reopened = Store::open(&db).unwrap();
-        assert_eq!(reopened.list(true).unwrap().len(), 41, "nothing lost");
+        assert_eq!(reopened.list(true).unwrap().len(), 241, "nothing lost");
     }
 
     fn with_id(name: &str, id: &str) -> NewWorkload {

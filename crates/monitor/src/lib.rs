@@ -99,11 +99,11 @@ impl StoreRecorder {
                     eprintln!("{who}: cannot record status of {id}: {e}");
                 }
             }
-            // The monitor is done: leave the next command an empty log to
-            // read back, at the lowest CPU priority (this thread only).
+            // The monitor is done: keep the log the next command reads back
+            // short, at the lowest CPU priority (this thread only).
             // SAFETY: setpriority on the calling thread (who = 0), no pointers.
             unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-            if let Err(e) = store.checkpoint() {
+            if let Err(e) = store.checkpoint_if_long() {
                 eprintln!("{who}: cannot checkpoint the state store: {e}");
             }
         });
