@@ -343,33 +343,29 @@ impl Store {
     /// log (SQLite's TRUNCATE checkpoint): the next process to open the store
     /// reads the whole log back, which is then nothing instead of up to
     /// `WAL_CHECKPOINT_PAGES` pages, and no command's commit has to make the
-    /// checkpoint itself. It waits (through the busy handler) for other
-    /// processes' transactions, so it is for a process that has nothing left
-    /// to do (a monitor after recording the end). Returns whether the whole
-    /// log was copied and emptied (not when the wait ran out).
+    /// checkpoint itself. It waits for the disk (fsyncs) and, through the busy
+    /// handler, for other processes' transactions, and makes the next write
+    /// wait for it: for a process that has nothing left to do (a monitor
+    /// after recording the end). Returns whether the whole log was copied and
+    /// emptied (not when the wait ran out).
     pub fn checkpoint(&self) -> Result<bool> {
-        self.checkpoint_truncate()
+        let (busy, log, copied): (i64, i64, i64) = self
+            .conn()
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(busy == 0 && log == copied)
     }
 
     /// [`Store::checkpoint`] once the log holds more than half of
-    /// `WAL_CHECKPOINT_PAGES`: each one waits for the disk (fsyncs) and makes
-    /// the next command's write wait for it, so a monitor that just recorded
-    /// an end does it only every so many workloads. Returns whether it did.
+    /// `WAL_CHECKPOINT_PAGES` (of SQLite's default 4 KiB), so that a monitor
+    /// does it only every so many workloads. Returns whether it did.
     pub fn checkpoint_if_long(&self) -> Result<bool> {
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
         let long = std::fs::metadata(&wal).is_ok_and(|m| m.len() > (WAL_CHECKPOINT_PAGES as u64 / 2) * 4096);
         if long {
-            self.checkpoint_truncate()?;
+            self.checkpoint()?;
         }
         Ok(long)
-    }
-
-    fn checkpoint_truncate(&self) -> Result<bool> {
-        let (busy, log, copied): (i64, i64, i64) = self
-            .conn()
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(busy == 0 && log == copied)
     }
 
     /// The connection; a panic elsewhere while holding it leaves nothing half
