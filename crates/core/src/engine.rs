@@ -185,7 +185,7 @@ impl Engine {
         let store = self.store()?;
         match store.insert(record) {
             Err(StoreError::NameInUse { id, .. }) => {
-                if let Ok(holder) = id.parse::<WorkloadId>().map_err(drop).and_then(|id| store.get(&id).map_err(drop)) {
+                if let Some(holder) = id.parse::<WorkloadId>().ok().and_then(|id| store.get(&id).ok()) {
                     self.refresh(holder).await?;
                 }
                 Ok(store.insert(record)?)

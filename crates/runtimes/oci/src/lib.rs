@@ -191,6 +191,13 @@ impl OciRuntime {
         }
     }
 
+    /// The container of a new workload (not a restore), once the workload
+    /// is checked against what this runtime can do.
+    async fn write_new_container(&self, launch: &Launch) -> Result<(ContainerDir, OciPlan)> {
+        self.capabilities().check_workload(RuntimeKind::Oci, &launch.workload)?;
+        self.write_container(launch, None, None).await
+    }
+
     /// Everything up to a written plan: image, binary, rootfs, bundle.
     async fn write_container(&self, launch: &Launch, runtime: Option<Selection>, restore_from: Option<PathBuf>) -> Result<(ContainerDir, OciPlan)> {
         let w = &launch.workload;
@@ -340,8 +347,7 @@ impl Runtime for OciRuntime {
     }
 
     async fn prepare(&self, launch: &Launch) -> Result<()> {
-        self.capabilities().check_workload(RuntimeKind::Oci, &launch.workload)?;
-        let written = self.write_container(launch, None, None).await?;
+        let written = self.write_new_container(launch).await?;
         self.prepared_containers().insert(launch.id.clone(), written);
         Ok(())
     }
@@ -357,10 +363,7 @@ impl Runtime for OciRuntime {
         let taken = self.prepared_containers().remove(&launch.id);
         let (cd, plan) = match taken {
             Some(written) => written,
-            None => {
-                self.capabilities().check_workload(RuntimeKind::Oci, &launch.workload)?;
-                self.write_container(launch, None, None).await?
-            }
+            None => self.write_new_container(launch).await?,
         };
         self.spawn_monitor(&cd)?;
         Ok(self.handle_for(&launch.id, &plan))
