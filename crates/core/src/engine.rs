@@ -11,7 +11,7 @@ use chrono::Utc;
 use ferry_spec::Workload;
 
 use crate::context::{Context, ContextStore};
-use crate::store::{NewWorkload, Store, StoreError, WorkloadRecord};
+use crate::store::{NewWorkload, Reservation, Store, StoreError, WorkloadRecord};
 use crate::{Handle, Launch, Runtime, RuntimeError, Status, WorkloadId};
 
 /// Errors from the engine: the store's or the runtime's, with context.
@@ -122,10 +122,10 @@ impl Engine {
         self.runtime_of(&ctx)
     }
 
-    /// Record a new workload and start it. The runtime prepares it while the
-    /// store may still be opening; nothing starts before it is recorded. A
-    /// failure to prepare or start is recorded as `Failed` (never lost) and
-    /// returned.
+    /// Start a new workload and record it. The runtime prepares it while the
+    /// store may still be opening; nothing starts before its name is held
+    /// (see [`Store::reserve`]). A failure to prepare or start is recorded
+    /// as `Failed` (never lost) and returned.
     pub async fn launch(
         &self,
         workload: Workload,
@@ -151,44 +151,66 @@ impl Engine {
         };
         let launch = Launch { id: id.clone(), name, context: self.context.name.clone(), workload, spec_dir };
         let prepared = runtime.prepare(&launch).await;
-        let recorded = self.record_new(&record).await;
-        if let Err(e) = recorded {
-            if prepared.is_ok() {
-                runtime.discard(&launch).await;
+        let reservation = match self.reserve(&record.name).await {
+            Ok(r) => r,
+            Err(e) => {
+                if prepared.is_ok() {
+                    runtime.discard(&launch).await;
+                }
+                return Err(e);
             }
-            return Err(e);
-        }
+        };
+        // Recorded now, or (a brief start) while it starts.
+        let reservation = match runtime.start_is_brief() {
+            true => Some(reservation),
+            false => {
+                reservation.commit(&record, None, &Status::Pending)?;
+                None
+            }
+        };
         let started = match prepared {
             Ok(()) => runtime.start(&launch).await,
             Err(e) => Err(e),
         };
         let store = self.store()?;
-        match started {
-            Ok(handle) => {
-                store.set_handle(&id, &handle)?;
-                self.refresh(store.get(&id)?).await
+        match (started, reservation) {
+            (Ok(handle), Some(reservation)) => {
+                if let Err(e) = reservation.commit(&record, Some(&handle), &Status::Pending) {
+                    // Unrecorded, it would run unseen until a `ps` adopts it.
+                    if let Err(d) = runtime.destroy(&handle).await {
+                        tracing::warn!("cannot remove workload {id}, which could not be recorded: {d}");
+                    }
+                    return Err(e.into());
+                }
             }
-            Err(e) => {
+            (Ok(handle), None) => store.set_handle(&id, &handle)?,
+            (Err(e), reservation) => {
                 let failed = Status::Failed { exit_code: None, reason: format!("failed to start: {e}") };
-                store.record_status(&id, &failed, Utc::now())?;
-                Err(e.into())
+                match reservation {
+                    Some(reservation) => reservation.commit(&record, None, &failed)?,
+                    None => {
+                        store.record_status(&id, &failed, Utc::now())?;
+                    }
+                }
+                return Err(e.into());
             }
         }
+        self.refresh(store.get(&id)?).await
     }
 
-    /// Record a new workload. Its name must not be held by a live workload;
+    /// Hold a new workload's name. Its holder may be live only in the store:
     /// the store may not know yet that the holder ended (its monitor writes
     /// the end to the runtime's own state first and to the store a moment
     /// later, and a monitor may have died), so the holder is refreshed from
     /// its runtime before the name is refused.
-    async fn record_new(&self, record: &NewWorkload) -> Result<()> {
+    async fn reserve(&self, name: &str) -> Result<Reservation<'_>> {
         let store = self.store()?;
-        match store.insert(record) {
+        match store.reserve(name) {
             Err(StoreError::NameInUse { id, .. }) => {
                 if let Some(holder) = id.parse::<WorkloadId>().ok().and_then(|id| store.get(&id).ok()) {
                     self.refresh(holder).await?;
                 }
-                Ok(store.insert(record)?)
+                Ok(store.reserve(name)?)
             }
             other => Ok(other?),
         }

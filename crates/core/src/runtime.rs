@@ -275,6 +275,13 @@ pub trait Runtime: Send + Sync {
     async fn discard(&self, _launch: &Launch) {}
     /// Start the workload (after [`Runtime::prepare`], or without it).
     async fn start(&self, launch: &Launch) -> Result<Handle>;
+    /// Whether `start` (after `prepare`) is brief and local: no network, no
+    /// waiting on a service. Then the engine holds the store's write lock
+    /// across it and records the workload while it starts, instead of
+    /// before; other writers wait that long. The default is false.
+    fn start_is_brief(&self) -> bool {
+        false
+    }
     async fn status(&self, h: &Handle) -> Result<Status>;
     /// All workloads this runtime started (for this context), with their status.
     async fn list(&self) -> Result<Vec<(Handle, Status)>>;

@@ -403,19 +403,25 @@ impl Store {
     /// if a live workload already has the name (checked and inserted under one
     /// write lock, so two concurrent `ferry run`s cannot both get it).
     pub fn insert(&self, w: &NewWorkload) -> Result<()> {
-        let mut conn = self.conn();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Taken under the write lock, so creation times follow commit order.
-        let now = Utc::now();
-        let holder: Option<String> = tx
-            .query_row("SELECT id FROM workloads WHERE name = ?1 AND live = 1 LIMIT 1", [&w.name], |r| r.get(0))
+        self.reserve(&w.name)?.commit(w, None, &Status::Pending)
+    }
+
+    /// Hold `name` for a new workload: take the write lock and check that no
+    /// live workload has the name. Until the [`Reservation`] is committed (or
+    /// dropped), no other process can record a workload, so the caller can
+    /// start the workload first and record it after, off the start's path.
+    pub fn reserve(&self, name: &str) -> Result<Reservation<'_>> {
+        let conn = self.conn();
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let reservation = Reservation { conn, open: true };
+        let holder: Option<String> = reservation
+            .conn
+            .query_row("SELECT id FROM workloads WHERE name = ?1 AND live = 1 LIMIT 1", [name], |r| r.get(0))
             .optional()?;
-        if let Some(id) = holder {
-            return Err(StoreError::NameInUse { name: w.name.clone(), id });
+        match holder {
+            Some(id) => Err(StoreError::NameInUse { name: name.to_string(), id }),
+            None => Ok(reservation),
         }
-        insert_row(&tx, w, None, &Status::Pending, now)?;
-        tx.commit()?;
-        Ok(())
     }
 
     /// Record a workload found by a runtime's `list()` but missing here (the
@@ -631,8 +637,35 @@ impl Store {
     }
 }
 
+/// A name held by [`Store::reserve`]: the store's write lock, in an open
+/// transaction. Dropping it records nothing and frees the lock.
+pub struct Reservation<'a> {
+    conn: MutexGuard<'a, Connection>,
+    open: bool,
+}
+
+impl Reservation<'_> {
+    /// Record `w` under the held name, with its handle once it has one and
+    /// the status its start left it in.
+    pub fn commit(mut self, w: &NewWorkload, handle: Option<&Handle>, status: &Status) -> Result<()> {
+        // Taken under the write lock, so creation times follow commit order.
+        insert_row(&self.conn, w, handle, status, Utc::now())?;
+        self.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 fn insert_row(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Connection,
     w: &NewWorkload,
     handle: Option<&Handle>,
     status: &Status,
@@ -846,6 +879,29 @@ mod tests {
         s.record_status(&first.id, &Status::Cancelled, Utc::now()).unwrap();
         assert!(s.names_in_use().unwrap().is_empty());
         s.insert(&new("web")).unwrap();
+    }
+
+    /// A reservation holds the write lock: another process's reservation of
+    /// the same name waits for it and is then refused; one dropped records
+    /// nothing and frees the name.
+    #[test]
+    fn a_reservation_holds_its_name_until_committed() {
+        let (_d, s) = open();
+        let other = Store::open(s.path()).unwrap();
+        let w = new("web");
+        let held = s.reserve("web").unwrap();
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let other = &other;
+            scope.spawn(move || tx.send(other.reserve("web").map(drop)).unwrap());
+            assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "a second reservation must wait for the first");
+            held.commit(&w, None, &Status::Pending).unwrap();
+            let second = rx.recv_timeout(Duration::from_secs(10)).expect("the second reservation is answered once the first commits");
+            assert!(matches!(second, Err(StoreError::NameInUse { ref id, .. }) if *id == w.id.as_str()), "{second:?}");
+        });
+        drop(s.reserve("db").unwrap());
+        assert_eq!(s.list(true).unwrap().len(), 1, "a dropped reservation records nothing");
+        other.insert(&new("db")).unwrap();
     }
 
     #[test]

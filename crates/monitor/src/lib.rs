@@ -42,7 +42,7 @@ pub fn warm_up() {
 }
 
 pub fn local_main(dir: &Path) -> ExitCode {
-    let recorder = StoreRecorder::start();
+    let recorder = StoreRecorder::new();
     let result = ferry_local::monitor::run(dir, &mut |plan, st| {
         recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
     });
@@ -50,7 +50,7 @@ pub fn local_main(dir: &Path) -> ExitCode {
 }
 
 pub fn oci_main(dir: &Path) -> ExitCode {
-    let recorder = StoreRecorder::start();
+    let recorder = StoreRecorder::new();
     let result = ferry_oci::monitor::run(dir, &mut |plan, st| {
         recorder.record(&plan.workload_id, &st.status, st.finished_at.or(st.started_at))
     });
@@ -68,24 +68,29 @@ fn finish(who: &str, recorder: StoreRecorder, result: Result<(), ferry_core::Run
     }
 }
 
+/// A status change for the store: workload id, status, when.
+type StatusRecord = (String, Status, DateTime<Utc>);
+
 /// Writes status changes to the store from a thread of its own, in order.
-/// Opening SQLite and committing then happen while the workload starts and
-/// runs, not between its end and the monitor noticing it; the runtime's
-/// state file, written first, stays the source of truth meanwhile.
+/// Opening SQLite and committing then happen while the workload runs, not
+/// between its end and the monitor noticing it; the runtime's state file,
+/// written first, stays the source of truth meanwhile.
 struct StoreRecorder {
-    tx: mpsc::Sender<(String, Status, DateTime<Utc>)>,
-    thread: JoinHandle<()>,
+    /// Started at the first status, not before: while the runtime starts the
+    /// workload, neither the thread's start nor the store's opening delays
+    /// it (the CLI holds the store open then, so opening it is cheap).
+    writer: std::cell::OnceCell<(mpsc::Sender<StatusRecord>, JoinHandle<()>)>,
 }
 
 impl StoreRecorder {
-    fn start() -> Self {
+    fn new() -> Self {
+        StoreRecorder { writer: std::cell::OnceCell::new() }
+    }
+
+    fn spawn_writer() -> (mpsc::Sender<StatusRecord>, JoinHandle<()>) {
         let who = "ferry monitor";
-        let (tx, rx) = mpsc::channel::<(String, Status, DateTime<Utc>)>();
+        let (tx, rx) = mpsc::channel::<StatusRecord>();
         let thread = std::thread::spawn(move || {
-            // Opened at the first status, not before: while the container
-            // runtime creates the container, this process and the CLI leave
-            // it the CPU (the CLI holds the store open, so this is cheap then).
-            let Ok(first) = rx.recv() else { return };
             let store = match Store::open(&Store::default_path()) {
                 Ok(s) => s,
                 Err(e) => {
@@ -93,7 +98,7 @@ impl StoreRecorder {
                     return;
                 }
             };
-            for (id, status, at) in std::iter::once(first).chain(rx) {
+            for (id, status, at) in rx {
                 let Ok(id) = id.parse::<WorkloadId>() else { continue };
                 if let Err(e) = store.record_status(&id, &status, at) {
                     eprintln!("{who}: cannot record status of {id}: {e}");
@@ -107,13 +112,14 @@ impl StoreRecorder {
                 eprintln!("{who}: cannot checkpoint the state store: {e}");
             }
         });
-        StoreRecorder { tx, thread }
+        (tx, thread)
     }
 
     /// Record a status the runtime's state file already holds; once it is
     /// the end, also tell the CLI that launched a pre-forked monitor.
     fn record(&self, workload_id: &str, status: &Status, at: Option<DateTime<Utc>>) {
-        let _ = self.tx.send((workload_id.to_string(), status.clone(), at.unwrap_or_else(Utc::now)));
+        let (tx, _) = self.writer.get_or_init(StoreRecorder::spawn_writer);
+        let _ = tx.send((workload_id.to_string(), status.clone(), at.unwrap_or_else(Utc::now)));
         if status.is_terminal() {
             ferry_local::launcher::end_recorded();
         }
@@ -121,7 +127,9 @@ impl StoreRecorder {
 
     /// Wait until everything sent is written.
     fn finish(self) {
-        drop(self.tx);
-        let _ = self.thread.join();
+        if let Some((tx, thread)) = self.writer.into_inner() {
+            drop(tx);
+            let _ = thread.join();
+        }
     }
 }

@@ -292,6 +292,29 @@ pub fn live_names_are_unique(t: &Target) {
     f.ok(&["stop", "-t", "2", &again]);
 }
 
+/// Of several `ferry run`s of one name at the same moment, exactly one
+/// starts and the others are refused: the name is held from the check until
+/// the workload is recorded, also while it starts.
+pub fn one_of_simultaneous_same_name_runs_starts(t: &Target) {
+    let f = Ferry::new(t);
+    let file = f.workload("ticker");
+    let file = file.to_str().unwrap();
+    let outs: Vec<std::process::Output> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..4).map(|_| s.spawn(|| f.run(&["run", "-d", file]))).collect();
+        runs.into_iter().map(|r| r.join().expect("a run thread panicked")).collect()
+    });
+    let all = outs.iter().map(describe).collect::<Vec<_>>().join("\n---\n");
+    let started: Vec<_> = outs.iter().filter(|o| o.status.success()).collect();
+    assert_eq!(started.len(), 1, "exactly one run may start:\n{all}");
+    for o in outs.iter().filter(|o| !o.status.success()) {
+        assert_eq!(o.status.code(), Some(125), "a refused run exits 125:\n{all}");
+        assert!(stderr(o).contains("ticker"), "the refusal names the name:\n{all}");
+    }
+    let id = String::from_utf8_lossy(&started[0].stdout).trim().to_string();
+    assert_eq!(f.ok(&["ps", "-a", "-q"]).split_whitespace().collect::<Vec<_>>(), [id.as_str()], "refused runs leave no record");
+    f.ok(&["stop", "-t", "2", &id]);
+}
+
 /// A name is free again once its holder ended, even while the store still
 /// holds it as live: a monitor records the end in the runtime's own state
 /// first and in the store a moment later (or never, if it died), so the next

@@ -186,7 +186,7 @@ fn become_monitor(order: std::io::PipeReader, end: std::io::PipeWriter) -> Forke
         }
     };
     // stderr into the monitor's own diagnostics file, as for an exec'd one.
-    if let Ok(err) = File::options().append(true).open(dir.join("monitor.err")) {
+    if let Ok(err) = File::options().create(true).append(true).open(dir.join("monitor.err")) {
         let _ = nix::unistd::dup2(std::os::fd::AsRawFd::as_raw_fd(&err), 2);
     }
     *lock(&RECORDED) = Some(end);
@@ -243,26 +243,20 @@ pub fn take_end_signal(dir: &Path) -> Option<OwnedFd> {
 /// stdin/stdout closed and stderr into `monitor.err`, and record it in
 /// `monitor.pid`. Returns at once: the caller goes on while the monitor works.
 pub fn launch(cmd: &MonitorCommand, dir: &impl WorkloadFiles) -> std::io::Result<()> {
-    let err_file = File::create(dir.monitor_err())?;
-    let identity = match take_preforked(cmd, dir.dir()) {
-        Some(identity) => identity,
-        None => {
-            let pid = spawn_detached(cmd.for_dir(dir.dir()), err_file)?;
-            ProcessIdentity::of(pid).unwrap_or(ProcessIdentity { pid, start: None })
-        }
+    let pid = match take_preforked(cmd, dir.dir()) {
+        Some(pid) => pid,
+        None => spawn_detached(cmd.for_dir(dir.dir()), File::create(dir.monitor_err())?)?,
     };
+    // Read after the order, while the monitor gets going: it is our child, so
+    // its pid is not reused before we wait for it, even if it ended already.
+    let identity = ProcessIdentity::of(pid).unwrap_or(ProcessIdentity { pid, start: None });
     std::fs::write(dir.monitor_pid(), identity.to_string())
 }
 
-/// Hand `dir` to the pre-forked monitor, if there is one and it still waits.
-fn take_preforked(cmd: &MonitorCommand, dir: &Path) -> Option<ProcessIdentity> {
+/// Hand `dir` to the pre-forked monitor, if there is one and it still waits;
+/// its pid.
+fn take_preforked(cmd: &MonitorCommand, dir: &Path) -> Option<u32> {
     let mut p = lock(&PREFORKED).take()?;
-    let pid = p.pid.as_raw() as u32;
-    // Read before the order: the monitor surely runs now.
-    let Some(identity) = ProcessIdentity::of(pid) else {
-        reap_in_background(p.pid);
-        return None;
-    };
     let order = Order::Run { kind: cmd.kind.clone(), dir: dir.to_path_buf() };
     // A monitor that died meanwhile makes this fail: exec one instead.
     if p.order.write_all(&order.encode()).is_err() {
@@ -271,7 +265,7 @@ fn take_preforked(cmd: &MonitorCommand, dir: &Path) -> Option<ProcessIdentity> {
     }
     drop(p.order);
     lock(&END_SIGNALS).push((dir.to_path_buf(), p.end));
-    Some(identity)
+    Some(p.pid.as_raw() as u32)
 }
 
 /// Start an exec'd monitor in a session of its own, stdin/stdout closed and

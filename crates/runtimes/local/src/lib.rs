@@ -117,6 +117,11 @@ impl Runtime for LocalRuntime {
         }
     }
 
+    /// A few local files and an order to the pre-forked monitor.
+    fn start_is_brief(&self) -> bool {
+        true
+    }
+
     async fn start(&self, launch: &Launch) -> Result<Handle> {
         self.capabilities().check_workload(RuntimeKind::Local, &launch.workload)?;
         if launch.workload.resources.gpus.unwrap_or(0) > 0 && !self.gpu_enabled().await? {

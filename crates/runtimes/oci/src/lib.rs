@@ -359,6 +359,11 @@ impl Runtime for OciRuntime {
         }
     }
 
+    /// A prepared container's start is an order to its pre-forked monitor.
+    fn start_is_brief(&self) -> bool {
+        true
+    }
+
     async fn start(&self, launch: &Launch) -> Result<Handle> {
         let taken = self.prepared_containers().remove(&launch.id);
         let (cd, plan) = match taken {

@@ -121,10 +121,6 @@ fn run_attempt(
         (Ok(o), Ok(e)) => (o, e),
         (Err(e), _) | (_, Err(e)) => return Status::Failed { exit_code: None, reason: format!("pipe: {e}") },
     };
-    let pumps = OutputPumps::start(
-        log,
-        [(LogSource::Stdout, Box::new(out_r) as Box<dyn std::io::Read + Send>), (LogSource::Stderr, Box::new(err_r) as _)],
-    );
     let mut cmd = rt.command(&args);
     cmd.stdout(Stdio::from(out_w)).stderr(Stdio::from(err_w));
     let spawned = cmd.spawn();
@@ -138,6 +134,12 @@ fn run_attempt(
         }
     };
     reaper.spawned();
+    // The pumps start once the runtime runs, not before it: the pipes hold
+    // what is written meanwhile, and starting their threads costs the start.
+    let pumps = OutputPumps::start(
+        log,
+        [(LogSource::Stdout, Box::new(out_r) as Box<dyn std::io::Read + Send>), (LogSource::Stderr, Box::new(err_r) as _)],
+    );
     let launched = reaper.wait(child.id() as i32, Duration::from_secs(120));
     let launched_ok = matches!(launched, Some(WaitStatus::Exited(_, 0)));
     let pid = std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<i32>().ok());
