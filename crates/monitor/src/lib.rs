@@ -38,6 +38,11 @@ pub fn main_for(kind: &str, dir: &Path) -> Option<ExitCode> {
 /// recovery.)
 pub fn warm_up() {
     ferry_local::reaper::Reaper::of_process();
+    // The priming has time to spare; the CLI preparing the workload has
+    // not: nice 10 for this thread (the reaper's, started above, keeps the
+    // normal priority, as it reports the workload's end).
+    // SAFETY: setpriority on the calling thread (who = 0), no pointers.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
     ferry_oci::cgroup::prime_migration();
 }
 
