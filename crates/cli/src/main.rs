@@ -8,7 +8,6 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use ferry_local::launcher::{self, Forked};
 
 use cli::{Cli, Command};
@@ -17,8 +16,8 @@ use cli::{Cli, Command};
 pub const EXIT_FERRY_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    let cli = Cli::from_env();
+    init_tracing(cli.global.verbose);
     // Monitors need no async runtime: skip building one.
     match &cli.command {
         Command::Monitor { dir } => return ferry_monitor::local_main(dir),

@@ -16,7 +16,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, Command};
 
 pub async fn dispatch(cli: Cli) -> Result<u8> {
-    let ctx = cli.context.as_deref();
+    let ctx = cli.global.context.as_deref();
     match cli.command {
         Command::Run(args) => run::run(ctx, args).await,
         Command::Ps(args) => workloads::ps(ctx, args).await,
