@@ -159,7 +159,7 @@ impl Engine {
         };
         let launch = Launch { id: id.clone(), name, context: self.context.name.clone(), workload, spec_dir };
         let prepared = runtime.prepare(&launch).await;
-        let reservation = match self.reserve(&record.name).await {
+        let reservation = match self.reserve(&record).await {
             Ok(r) => r,
             Err(e) => {
                 if prepared.is_ok() {
@@ -172,7 +172,7 @@ impl Engine {
         let reservation = match runtime.start_is_brief() {
             true => Some(reservation),
             false => {
-                reservation.commit(&record, None, &Status::Pending)?;
+                reservation.commit(None, &Status::Pending)?;
                 None
             }
         };
@@ -183,7 +183,7 @@ impl Engine {
         let store = self.store()?;
         match (started, reservation) {
             (Ok(handle), Some(reservation)) => {
-                if let Err(e) = reservation.commit(&record, Some(&handle), &Status::Pending) {
+                if let Err(e) = reservation.commit(Some(&handle), &Status::Pending) {
                     // Unrecorded, it would run unseen until a `ps` adopts it.
                     if let Err(d) = runtime.destroy(&handle).await {
                         tracing::warn!("cannot remove workload {id}, which could not be recorded: {d}");
@@ -195,7 +195,7 @@ impl Engine {
             (Err(e), reservation) => {
                 let failed = Status::Failed { exit_code: None, reason: format!("failed to start: {e}") };
                 match reservation {
-                    Some(reservation) => reservation.commit(&record, None, &failed)?,
+                    Some(reservation) => reservation.commit(None, &failed)?,
                     None => {
                         store.record_status(&id, &failed, Utc::now())?;
                     }
@@ -211,14 +211,14 @@ impl Engine {
     /// the end to the runtime's own state first and to the store a moment
     /// later, and a monitor may have died), so the holder is refreshed from
     /// its runtime before the name is refused.
-    async fn reserve(&self, name: &str) -> Result<Reservation<'_>> {
+    async fn reserve<'a>(&'a self, record: &'a NewWorkload) -> Result<Reservation<'a>> {
         let store = self.store()?;
-        match store.reserve(name) {
+        match store.reserve(record) {
             Err(StoreError::NameInUse { id, .. }) => {
                 if let Some(holder) = id.parse::<WorkloadId>().ok().and_then(|id| store.get(&id).ok()) {
                     self.refresh(holder).await?;
                 }
-                Ok(store.reserve(name)?)
+                Ok(store.reserve(record)?)
             }
             other => Ok(other?),
         }

@@ -403,23 +403,23 @@ impl Store {
     /// if a live workload already has the name (checked and inserted under one
     /// write lock, so two concurrent `ferry run`s cannot both get it).
     pub fn insert(&self, w: &NewWorkload) -> Result<()> {
-        self.reserve(&w.name)?.commit(w, None, &Status::Pending)
+        self.reserve(w)?.commit(None, &Status::Pending)
     }
 
-    /// Hold `name` for a new workload: take the write lock and check that no
-    /// live workload has the name. Until the [`Reservation`] is committed (or
-    /// dropped), no other process can record a workload, so the caller can
-    /// start the workload first and record it after, off the start's path.
-    pub fn reserve(&self, name: &str) -> Result<Reservation<'_>> {
+    /// Hold the name of new workload `w`: take the write lock and check that
+    /// no live workload has the name. Until the [`Reservation`] is committed
+    /// (or dropped), no other process can record a workload, so the caller
+    /// can start the workload first and record it after, off the start's path.
+    pub fn reserve<'a>(&'a self, w: &'a NewWorkload) -> Result<Reservation<'a>> {
         let conn = self.conn();
         conn.execute_batch("BEGIN IMMEDIATE")?;
-        let reservation = Reservation { conn, open: true };
+        let reservation = Reservation { conn, workload: w, open: true };
         let holder: Option<String> = reservation
             .conn
-            .query_row("SELECT id FROM workloads WHERE name = ?1 AND live = 1 LIMIT 1", [name], |r| r.get(0))
+            .query_row("SELECT id FROM workloads WHERE name = ?1 AND live = 1 LIMIT 1", [&w.name], |r| r.get(0))
             .optional()?;
         match holder {
-            Some(id) => Err(StoreError::NameInUse { name: name.to_string(), id }),
+            Some(id) => Err(StoreError::NameInUse { name: w.name.clone(), id }),
             None => Ok(reservation),
         }
     }
@@ -637,19 +637,20 @@ impl Store {
     }
 }
 
-/// A name held by [`Store::reserve`]: the store's write lock, in an open
-/// transaction. Dropping it records nothing and frees the lock.
+/// A new workload's name held by [`Store::reserve`]: the store's write
+/// lock, in an open transaction. Dropping it records nothing and frees the lock.
 pub struct Reservation<'a> {
     conn: MutexGuard<'a, Connection>,
+    workload: &'a NewWorkload,
     open: bool,
 }
 
 impl Reservation<'_> {
-    /// Record `w` under the held name, with its handle once it has one and
-    /// the status its start left it in.
-    pub fn commit(mut self, w: &NewWorkload, handle: Option<&Handle>, status: &Status) -> Result<()> {
+    /// Record the workload, with its handle once it has one and the status
+    /// its start left it in.
+    pub fn commit(mut self, handle: Option<&Handle>, status: &Status) -> Result<()> {
         // Taken under the write lock, so creation times follow commit order.
-        insert_row(&self.conn, w, handle, status, Utc::now())?;
+        insert_row(&self.conn, self.workload, handle, status, Utc::now())?;
         self.conn.execute_batch("COMMIT")?;
         self.open = false;
         Ok(())
@@ -665,7 +666,7 @@ impl Drop for Reservation<'_> {
 }
 
 fn insert_row(
-    tx: &Connection,
+    conn: &Connection,
     w: &NewWorkload,
     handle: Option<&Handle>,
     status: &Status,
@@ -675,7 +676,7 @@ fn insert_row(
     let status_json = to_json(status)?;
     let handle_json = handle.map(to_json).transpose()?;
     let code = known_exit_code(status);
-    tx.execute(
+    conn.execute(
         "INSERT INTO workloads (id, name, context, runtime, handle, spec, spec_path, created_at, status, live, exit_code, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8)",
         params![
@@ -692,7 +693,7 @@ fn insert_row(
             code,
         ],
     )?;
-    tx.execute(
+    conn.execute(
         "INSERT INTO status_events (workload_id, status, exit_code, at) VALUES (?1, ?2, ?3, ?4)",
         params![w.id.as_str(), status_json, code, now],
     )?;
@@ -889,19 +890,21 @@ mod tests {
         let (_d, s) = open();
         let other = Store::open(s.path()).unwrap();
         let w = new("web");
-        let held = s.reserve("web").unwrap();
+        let held = s.reserve(&w).unwrap();
         std::thread::scope(|scope| {
             let (tx, rx) = std::sync::mpsc::channel();
             let other = &other;
-            scope.spawn(move || tx.send(other.reserve("web").map(drop)).unwrap());
+            let rival = new("web");
+            scope.spawn(move || tx.send(other.reserve(&rival).map(drop)).unwrap());
             assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "a second reservation must wait for the first");
-            held.commit(&w, None, &Status::Pending).unwrap();
+            held.commit(None, &Status::Pending).unwrap();
             let second = rx.recv_timeout(Duration::from_secs(10)).expect("the second reservation is answered once the first commits");
             assert!(matches!(second, Err(StoreError::NameInUse { ref id, .. }) if *id == w.id.as_str()), "{second:?}");
         });
-        drop(s.reserve("db").unwrap());
+        let db = new("db");
+        drop(s.reserve(&db).unwrap());
         assert_eq!(s.list(true).unwrap().len(), 1, "a dropped reservation records nothing");
-        other.insert(&new("db")).unwrap();
+        other.insert(&db).unwrap();
     }
 
     #[test]
