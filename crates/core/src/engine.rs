@@ -133,7 +133,9 @@ impl Engine {
     /// Start a new workload and record it. The runtime prepares it while the
     /// store may still be opening; nothing starts before its name is held
     /// (see [`Store::reserve`]). A failure to prepare or start is recorded
-    /// as `Failed` (never lost) and returned.
+    /// as `Failed` (never lost) and returned. Returns the record as written
+    /// at the start when the start is brief (the caller asks the runtime
+    /// what happened since), else refreshed from the runtime.
     pub async fn launch(
         &self,
         workload: Workload,
@@ -182,23 +184,22 @@ impl Engine {
         };
         let store = self.store()?;
         match (started, reservation) {
-            (Ok(handle), Some(reservation)) => {
-                if let Err(e) = reservation.commit(Some(&handle), &Status::Pending) {
+            (Ok(handle), Some(reservation)) => match reservation.commit(Some(&handle), &Status::Pending) {
+                Ok(written) => return Ok(written),
+                Err(e) => {
                     // Unrecorded, it would run unseen until a `ps` adopts it.
                     if let Err(d) = runtime.destroy(&handle).await {
                         tracing::warn!("cannot remove workload {id}, which could not be recorded: {d}");
                     }
                     return Err(e.into());
                 }
-            }
+            },
             (Ok(handle), None) => store.set_handle(&id, &handle)?,
             (Err(e), reservation) => {
                 let failed = Status::Failed { exit_code: None, reason: format!("failed to start: {e}") };
                 match reservation {
-                    Some(reservation) => reservation.commit(None, &failed)?,
-                    None => {
-                        store.record_status(&id, &failed, Utc::now())?;
-                    }
+                    Some(reservation) => drop(reservation.commit(None, &failed)?),
+                    None => drop(store.record_status(&id, &failed, Utc::now())?),
                 }
                 return Err(e.into());
             }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use ferry_spec::Workload;
 use rusqlite::types::ValueRef;
 use rusqlite::config::DbConfig;
@@ -403,7 +403,7 @@ impl Store {
     /// if a live workload already has the name (checked and inserted under one
     /// write lock, so two concurrent `ferry run`s cannot both get it).
     pub fn insert(&self, w: &NewWorkload) -> Result<()> {
-        self.reserve(w)?.commit(None, &Status::Pending)
+        self.reserve(w)?.commit(None, &Status::Pending).map(drop)
     }
 
     /// Hold the name of new workload `w`: take the write lock and check that
@@ -647,13 +647,27 @@ pub struct Reservation<'a> {
 
 impl Reservation<'_> {
     /// Record the workload, with its handle once it has one and the status
-    /// its start left it in.
-    pub fn commit(mut self, handle: Option<&Handle>, status: &Status) -> Result<()> {
-        // Taken under the write lock, so creation times follow commit order.
-        insert_row(&self.conn, self.workload, handle, status, Utc::now())?;
+    /// its start left it in; returns the record as written.
+    pub fn commit(mut self, handle: Option<&Handle>, status: &Status) -> Result<WorkloadRecord> {
+        // Taken under the write lock, so creation times follow commit order
+        // (to the microsecond, as stored).
+        let now = Utc::now().trunc_subsecs(6);
+        insert_row(&self.conn, self.workload, handle, status, now)?;
         self.conn.execute_batch("COMMIT")?;
         self.open = false;
-        Ok(())
+        let w = self.workload;
+        Ok(WorkloadRecord {
+            id: w.id.clone(),
+            name: w.name.clone(),
+            context: w.context.clone(),
+            runtime: w.runtime,
+            handle: handle.cloned(),
+            spec: w.spec.clone(),
+            spec_path: w.spec_path.clone(),
+            created_at: now,
+            status: status.clone(),
+            updated_at: now,
+        })
     }
 }
 
@@ -897,7 +911,9 @@ mod tests {
             let rival = new("web");
             scope.spawn(move || tx.send(other.reserve(&rival).map(drop)).unwrap());
             assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "a second reservation must wait for the first");
-            held.commit(None, &Status::Pending).unwrap();
+            let h = Handle { runtime: RuntimeKind::Local, workload: w.id.clone(), native_id: "1".into(), details: Default::default() };
+            let written = held.commit(Some(&h), &Status::Pending).unwrap();
+            assert_eq!(written, s.get(&w.id).unwrap(), "commit returns the record as stored");
             let second = rx.recv_timeout(Duration::from_secs(10)).expect("the second reservation is answered once the first commits");
             assert!(matches!(second, Err(StoreError::NameInUse { ref id, .. }) if *id == w.id.as_str()), "{second:?}");
         });
