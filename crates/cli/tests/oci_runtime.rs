@@ -227,6 +227,51 @@ fn a_refused_name_leaves_no_prepared_container_behind() {
     f.ok(&["stop", "-t", "1", &first]);
 }
 
+/// An ended container leaves nothing in its runtime: no state under Ferry's
+/// runtime root and no cgroup. For runc and crun the monitor forgets it
+/// without starting the runtime again (no `delete`, which a wrapper named
+/// as the runtime would log), for both the runtime's own state and the
+/// cgroups its cgroupfs driver made.
+#[test]
+fn an_ended_container_leaves_no_runtime_state_or_cgroup() {
+    if skip_requested("an_ended_container_leaves_no_runtime_state_or_cgroup") {
+        return;
+    }
+    for runtime in ["crun", "runc"] {
+        let wrapper = TempDir::new().unwrap();
+        let script = wrapper.path().join(runtime);
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$(dirname \"$0\")/calls.log\"\nexec /usr/bin/{runtime} \"$@\"\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let f = Install::new(&["--oci-runtime", script.to_str().unwrap()]);
+        f.ok(&["image", "pull", &test_image()]);
+        let file = f.workload("gone", "command: [\"true\"]\n");
+        f.ok(&["run", file.to_str().unwrap()]);
+        let id = f.ok(&["ps", "-a", "-q"]).trim().to_string();
+        let container = format!("ferry-{id}");
+        let state = f.data.path().join("ferry/oci/run").join(runtime).join(&container);
+        let cgroups = || {
+            let dirs = std::fs::read_dir("/sys/fs/cgroup").unwrap().map(|e| e.unwrap().path().join("ferry").join(&container));
+            dirs.filter(|d| d.exists()).collect::<Vec<_>>()
+        };
+        // The monitor cleans up after recording the end.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while (state.exists() || !cgroups().is_empty()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert!(!state.exists(), "{runtime}: the runtime's state of {container} is left in {}", state.display());
+        assert_eq!(cgroups(), Vec::<PathBuf>::new(), "{runtime}: cgroups left");
+        let calls = std::fs::read_to_string(wrapper.path().join("calls.log")).expect("the wrapper was never called");
+        assert!(calls.lines().any(|l| l.contains("run --detach")), "{runtime}: {calls}");
+        assert!(!calls.lines().any(|l| l.contains("delete")), "{runtime}: the ended container was deleted through the runtime: {calls}");
+        let list = Command::new(runtime).arg("--root").arg(state.parent().unwrap()).args(["list", "-q"]).output().unwrap();
+        assert!(!String::from_utf8_lossy(&list.stdout).contains(&container), "{runtime} still lists {container}: {}", describe(&list));
+    }
+}
+
 /// A docker-archive (as `docker save` writes) of a one-layer busybox image.
 fn docker_archive(path: &Path, repo_tag: &str) {
     let mut layer = tar::Builder::new(Vec::new());

@@ -174,7 +174,7 @@ pub fn build_spec(
     let mut linux = LinuxBuilder::default()
         .namespaces(namespaces)
         .resources(resources.build().map_err(bad)?)
-        .cgroups_path(format!("/ferry/{container_id}"));
+        .cgroups_path(crate::cgroup::cgroups_path(container_id));
     if let Some(m) = default_linux.masked_paths() {
         linux = linux.masked_paths(m.clone());
     }

@@ -11,6 +11,30 @@ const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// v1 reports "no limit" as a huge page-aligned number.
 const UNLIMITED: u64 = 1 << 60;
 
+/// The `cgroupsPath` of a container's spec: its cgroup in every hierarchy.
+pub fn cgroups_path(container_id: &str) -> String {
+    format!("/ferry/{container_id}")
+}
+
+/// Remove the directories of cgroup `path` in every hierarchy (v1's
+/// controllers and named ones, or v2's); whether none is left. An empty
+/// cgroup is removed at once; one that still has processes stays.
+pub fn remove(path: &str) -> bool {
+    let rel = path.trim_start_matches('/');
+    let root = Path::new(CGROUP_ROOT);
+    let hierarchies = std::fs::read_dir(root).into_iter().flatten().flatten().map(|e| e.path());
+    let mut gone = true;
+    for dir in hierarchies.chain([root.to_path_buf()]).map(|h| h.join(rel)) {
+        match std::fs::remove_dir(&dir) {
+            Ok(()) => {}
+            // Not there, or `h` is one of v2's control files.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound || e.raw_os_error() == Some(libc::ENOTDIR) => {}
+            Err(_) => gone = false,
+        }
+    }
+    gone
+}
+
 /// The directories of cgroup `path` (e.g. `/ferry/ferry-<id>`), per controller
 /// (`memory`, `cpuacct`, `pids`, `freezer`) on v1, or `unified` on v2.
 pub fn dirs_for(path: &str) -> BTreeMap<String, PathBuf> {

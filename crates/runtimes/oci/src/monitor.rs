@@ -85,7 +85,7 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&OciPlan, &OciState)) -> Result
     // delete`), so the next start is not delayed either.
     // SAFETY: setpriority on the calling thread (who = 0), no pointers.
     unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
-    rt.delete(&plan.container_id);
+    rt.forget_ended(&plan.container_id);
     plan.rootfs.unmount();
     ferry_local::remove_replaced(&cd.0);
     if let Some(containers) = cd.0.parent() {
@@ -154,7 +154,7 @@ fn run_attempt(
         pumps.drain();
         return Status::Failed { exit_code: None, reason };
     };
-    let cgroups = cgroup::dirs_for(&format!("/ferry/{}", plan.container_id));
+    let cgroups = cgroup::dirs_for(&cgroup::cgroups_path(&plan.container_id));
     let ended = reaper.wait(pid, RUNNING_GRACE);
     on_running(pid, cgroups.clone(), ended.is_some());
     if cd.stop_marker().exists() {
