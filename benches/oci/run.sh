@@ -73,6 +73,13 @@ if [ -n "${BASELINE:-}" ]; then
     env $baseline_env "$BASELINE" image pull "$image" >/dev/null
 fi
 
+# Every container start, bare runtime or Ferry, leaves its memory cgroup
+# behind until reclaim frees what it charged (dentries, inodes, page cache),
+# and thousands of those slow every later start. Start from a clean slate.
+memcgs_before=$(awk '$1 == "memory" {print $3}' /proc/cgroups)
+sync
+echo 3 > /proc/sys/vm/drop_caches
+
 log "start-to-exit"
 rounds "$work/start" -- \
     "ferry run (crun)" - "$ferry --context crun run $work/true.yaml" \
@@ -136,6 +143,7 @@ EOF
     echo
     echo "Produced by \`benches/oci/run.sh\` on $(date -u +%Y-%m-%d) ($(nproc) cores, kernel $(uname -r);"
     echo "$(crun --version | head -1), $(runc --version | head -1), $(docker --version), $(skopeo --version))."
+    echo "Caches dropped before the run (memory cgroups then: ${memcgs_before:-?} alive or dying; see the script)."
     echo
     echo "## Trivial container, start to exit (\`true\` in the busybox test image)"
     echo
