@@ -37,15 +37,7 @@ if [ "$mode" = oci ]; then
     layers=$(ls -d "$work"/new/data/ferry/oci/layers/*/ | head -1)
     mkdir -p "$work/bundle/rootfs"
     cp -a "$layers". "$work/bundle/rootfs/"
-    (cd "$work/bundle" && crun spec && python3 - <<'PY'
-import json
-s = json.load(open("config.json"))
-s["process"]["terminal"] = False
-s["process"]["args"] = ["true"]
-s["root"]["readonly"] = False
-json.dump(s, open("config.json", "w"))
-PY
-    )
+    bare_bundle crun "$work/bundle"
     args+=("crun run (bundle)" - "crun run --bundle $work/bundle ferry-compare")
 else
     printf 'name: bench\ncommand: ["true"]\n' > "$work/true.yaml"

@@ -45,3 +45,17 @@ with open(out + ".md", "w") as md:
 PY
 }
 
+# bare_bundle RUNTIME DIR: the runtime's default spec in DIR (whose rootfs/ is
+# already unpacked), running `true` without a terminal on a writable rootfs:
+# the bare runtime's side of a start-to-exit comparison.
+bare_bundle() {
+    (cd "$2" && "$1" spec && python3 - <<'PY'
+import json
+s = json.load(open("config.json"))
+s["process"]["terminal"] = False
+s["process"]["args"] = ["true"]
+s["root"]["readonly"] = False
+json.dump(s, open("config.json", "w"))
+PY
+)
+}

@@ -54,15 +54,7 @@ for layer in $(python3 -c 'import json,sys; m=json.load(open(sys.argv[1])); prin
         "$work/layout/blobs/sha256/$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifests"][0]["digest"].split(":")[1])' "$work/layout/index.json")"); do
     tar -xf "$work/layout/blobs/sha256/$layer" -C "$work/bundle/rootfs"
 done
-(cd "$work/bundle" && runc spec && python3 - <<'PY'
-import json
-s = json.load(open("config.json"))
-s["process"]["terminal"] = False
-s["process"]["args"] = ["true"]
-s["root"]["readonly"] = False
-json.dump(s, open("config.json", "w"))
-PY
-)
+bare_bundle runc "$work/bundle"
 
 # The baseline build gets an installation of its own (its state store and
 # container directories are not this build's).
