@@ -9,12 +9,15 @@ fn main() {
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("ferry-init");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let status = Command::new(&cc)
-        .args(["-static", "-Os", "-s", "-Wall", "-o"])
+        // No C library (see the source): no start files, no stack protector
+        // (it needs the library's thread setup), no relocations to apply.
+        .args(["-static", "-nostdlib", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pie", "-no-pie"])
+        .args(["-fno-asynchronous-unwind-tables", "-Os", "-s", "-Wall", "-o"])
         .arg(&out)
         .arg(src)
         .status()
         .unwrap_or_else(|e| panic!("ferry-oci needs a C compiler to build ferry-init ({cc}: {e}); install gcc"));
-    assert!(status.success(), "building ferry-init with `{cc} -static` failed ({status}); install gcc and libc6-dev");
+    assert!(status.success(), "building ferry-init with `{cc} -static -nostdlib` failed ({status})");
     // A fingerprint of the binary names its installed copy, so a start only
     // checks that the file exists instead of reading and comparing it.
     let bytes = std::fs::read(&out).expect("read the built ferry-init");

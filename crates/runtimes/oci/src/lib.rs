@@ -48,8 +48,9 @@ use crate::bundle::BundleOptions;
 use crate::select::Selection;
 use crate::state::{write_json_atomic, ContainerDir, OciPlan, OciState, WorkloadFiles};
 
-/// The static init binary put into every container as pid 1.
-const FERRY_INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ferry-init"));
+/// The static init binary put into every container as pid 1
+/// (`init/ferry-init.c`).
+pub const FERRY_INIT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/ferry-init"));
 /// Where containers see it.
 pub const INIT_PATH: &str = "/ferry/init";
 /// Grace between SIGTERM and SIGKILL when a timeout fires.
