@@ -272,6 +272,33 @@ fn an_ended_container_leaves_no_runtime_state_or_cgroup() {
     }
 }
 
+/// A container gets the runtime's standard devices and no other: the
+/// device cgroup starts from "deny all", as Docker's does. Read from inside
+/// the container (cgroup v1's `devices.list`; v2 keeps the rules in an eBPF
+/// program, which this test cannot read, so it reports itself skipped there).
+#[test]
+fn containers_get_the_standard_devices_and_no_other() {
+    if skip_requested("containers_get_the_standard_devices_and_no_other") {
+        return;
+    }
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        skip("containers_get_the_standard_devices_and_no_other", "cgroup v2: device rules are an eBPF program");
+        return;
+    }
+    for runtime in ["crun", "runc"] {
+        let f = Install::new(&["--oci-runtime", runtime]);
+        f.ok(&["image", "pull", &test_image()]);
+        let file = f.workload("devices", "command: [\"cat\", \"/sys/fs/cgroup/devices/devices.list\"]\n");
+        let out = f.ok(&["run", file.to_str().unwrap()]);
+        let rules: Vec<&str> = out.lines().collect();
+        assert!(!rules.contains(&"a *:* rwm"), "{runtime}: every device is allowed: {rules:?}");
+        assert!(rules.contains(&"c 1:3 rwm"), "{runtime}: /dev/null is not allowed: {rules:?}");
+        // Every runtime lets a container mknod (`m`) any node; none may open a disk.
+        let open_disk = rules.iter().any(|r| r.starts_with("b ") && r.rsplit(' ').next().is_some_and(|a| a.contains(['r', 'w'])));
+        assert!(!open_disk, "{runtime}: a block device can be read or written: {rules:?}");
+    }
+}
+
 /// A docker-archive (as `docker save` writes) of a one-layer busybox image.
 fn docker_archive(path: &Path, repo_tag: &str) {
     let mut layer = tar::Builder::new(Vec::new());

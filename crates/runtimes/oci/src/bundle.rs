@@ -8,7 +8,9 @@
 //!   `FERRY_WORKLOAD_*` (later wins).
 //! - cwd and user from the image config.
 //! - `/ferry/io/<name>` bind mounts (inputs read-only).
-//! - `linux.resources`: memory limit, CPU quota (period 100 ms), pids limit.
+//! - `linux.resources`: memory limit, CPU quota (period 100 ms), pids limit,
+//!   and no device but the runtime's standard few (`/dev/null`, `/dev/zero`,
+//!   the ttys …): the device cgroup denies the rest, as Docker's does.
 //! - namespaces: pid, mount, ipc, uts and network (private network unless
 //!   host networking is asked for).
 
@@ -19,7 +21,7 @@ use ferry_core::bindings::{self, ResolvedBinding};
 use ferry_core::{Launch, RuntimeError};
 use ferry_image::store::ImageConfig;
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
+    LinuxBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
     LinuxPidsBuilder, LinuxResourcesBuilder, MountBuilder, RootBuilder, Spec, UserBuilder,
 };
 
@@ -151,7 +153,10 @@ pub fn build_spec(
         }
     }
 
-    let mut resources = LinuxResourcesBuilder::default();
+    // Deny every device; runc and crun then allow their standard ones (and
+    // nvidia-container-runtime's hook the GPUs it passes in).
+    let deny_all = LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().map_err(bad)?;
+    let mut resources = LinuxResourcesBuilder::default().devices(vec![deny_all]);
     if let Some(m) = w.resources.memory {
         let bytes = m.bytes() as i64;
         resources = resources.memory(LinuxMemoryBuilder::default().limit(bytes).build().map_err(bad)?);
@@ -274,6 +279,9 @@ mod tests {
         assert_eq!(r.memory().as_ref().unwrap().limit(), Some(32 * 1024 * 1024));
         assert_eq!(r.cpu().as_ref().unwrap().quota(), Some(50_000));
         assert_eq!(r.pids().as_ref().unwrap().limit(), 50);
+        let devices = r.devices().as_ref().expect("device rules");
+        assert_eq!(devices.len(), 1);
+        assert!(!devices[0].allow() && devices[0].access().as_deref() == Some("rwm") && devices[0].typ().is_none(), "{devices:?}");
         let ns = spec.linux().as_ref().unwrap().namespaces().as_ref().unwrap();
         assert!(ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network), "private network by default");
     }
