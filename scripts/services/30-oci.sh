@@ -1,9 +1,11 @@
 # The OCI runtime's prerequisites: runc and crun (both are tested), skopeo (to
 # seed the registry), Debian's static busybox (the test image), CRIU (tested
-# where `criu check` passes), and a C toolchain for the static ferry-init.
+# where `criu check` passes), a C toolchain for the static ferry-init, and
+# an aarch64 cross compiler with qemu-user, so ferry-init's second
+# architecture is built and run too (crates/runtimes/oci/tests/ferry_init.rs).
 # Then: a tiny busybox image in the local registry, which the conformance
 # suite pulls back through `ferry image pull`.
-apt_install runc crun skopeo busybox-static criu gcc libc6-dev
+apt_install runc crun skopeo busybox-static criu gcc libc6-dev gcc-aarch64-linux-gnu qemu-user
 
 # crun refuses a cgroup v1 "hybrid" layout while the v2 hierarchy still holds
 # controllers ("cgroups in hybrid mode not supported, drop all controllers from

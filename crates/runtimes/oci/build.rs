@@ -5,14 +5,17 @@ use std::process::Command;
 fn main() {
     let src = "init/ferry-init.c";
     println!("cargo:rerun-if-changed={src}");
+    println!("cargo:rerun-if-changed=init/cflags");
     println!("cargo:rerun-if-env-changed=CC");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR")).join("ferry-init");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    // No C library (see the source): no start files, no stack protector
+    // (it needs the library's thread setup), no relocations to apply. One
+    // flag per line in init/cflags, which the aarch64 test uses too.
+    let flags = std::fs::read_to_string("init/cflags").expect("read init/cflags");
     let status = Command::new(&cc)
-        // No C library (see the source): no start files, no stack protector
-        // (it needs the library's thread setup), no relocations to apply.
-        .args(["-static", "-nostdlib", "-ffreestanding", "-fno-builtin", "-fno-stack-protector", "-fno-pie", "-no-pie"])
-        .args(["-fno-asynchronous-unwind-tables", "-Os", "-s", "-Wall", "-o"])
+        .args(flags.split_whitespace())
+        .arg("-o")
         .arg(&out)
         .arg(src)
         .status()

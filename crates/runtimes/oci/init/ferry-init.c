@@ -54,9 +54,9 @@ __asm__(".text\n"
         "  hlt\n");
 
 /* long spawn_clone(flags, stack_top, fn): clone(2) whose child runs fn() on
- * stack_top and exits. With CLONE_VM | CLONE_VFORK the child borrows our
- * memory (nothing is copied) and we resume once it has exec'd or exited,
- * which is what posix_spawn does underneath. */
+ * stack_top and exits with what it returns. With CLONE_VM | CLONE_VFORK the
+ * child borrows our memory (nothing is copied) and we resume once it has
+ * exec'd or exited, which is what posix_spawn does underneath. */
 __asm__(".text\n"
         "spawn_clone:\n"
         "  mov %rdx, %r9\n"
@@ -69,8 +69,8 @@ __asm__(".text\n"
         "  jnz 1f\n"
         "  xor %ebp, %ebp\n"
         "  call *%r9\n"
+        "  mov %eax, %edi\n"
         "  mov $60, %eax\n" /* exit */
-        "  xor %edi, %edi\n"
         "  syscall\n"
         "1: ret\n");
 #elif defined(__aarch64__)
@@ -109,7 +109,6 @@ __asm__(".text\n"
         "  mov x29, xzr\n"
         "  mov x30, xzr\n"
         "  blr x9\n"
-        "  mov x0, xzr\n"
         "  mov x8, #93\n" /* exit */
         "  svc #0\n"
         "1: ret\n");
@@ -119,7 +118,7 @@ __asm__(".text\n"
 
 #define sys(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d))
 
-long spawn_clone(unsigned long flags, void *stack_top, void (*fn)(void));
+long spawn_clone(unsigned long flags, void *stack_top, int (*fn)(void));
 void ferry_init_main(long *sp);
 
 static unsigned long length(const char *s) {
@@ -134,12 +133,10 @@ static void say(const char *a, const char *b, const char *c) {
         if (parts[i]) sys(NR_write, 2, parts[i], length(parts[i]), 0);
 }
 
-/* What the spawned child needs, and what it reports back (it shares our
- * memory until it execs). */
+/* What the spawned child needs. */
 static struct {
     char **argv, **envp;
     unsigned long mask;
-    long error; /* -errno of the exec that failed, 0 once exec'd */
     char path[PATH_MAX];
 } spawn;
 static char child_stack[16384] __attribute__((aligned(16)));
@@ -178,9 +175,15 @@ static long exec_in_path(const char *name) {
     return denied ? -EACCES : err;
 }
 
-static void child_main(void) {
+/* The child: exec the program, or say why not and exit 127 (not found) or
+ * 126, which the parent then passes on as the program's own exit code. Not
+ * reported through the shared memory: emulators such as qemu-user turn
+ * CLONE_VM | CLONE_VFORK into a plain fork. */
+static int child_main(void) {
     sys(NR_rt_sigprocmask, SIG_SETMASK, &spawn.mask, 0, sizeof spawn.mask);
-    spawn.error = exec_in_path(spawn.argv[0]);
+    long error = exec_in_path(spawn.argv[0]);
+    say("cannot run ", spawn.argv[0], error == -ENOENT ? ": not found" : ": not executable");
+    return error == -ENOENT ? 127 : 126;
 }
 
 static int run(int argc, char **argv, char **envp) {
@@ -201,10 +204,6 @@ static int run(int argc, char **argv, char **envp) {
     if (child < 0) {
         say("cannot run ", argv[1], ": no process could be created");
         return 126;
-    }
-    if (spawn.error) { /* the child has exited */
-        say("cannot run ", argv[1], spawn.error == -ENOENT ? ": not found" : ": not executable");
-        return spawn.error == -ENOENT ? 127 : 126;
     }
     for (;;) {
         unsigned long info[16]; /* siginfo_t: 128 bytes */

@@ -1,7 +1,9 @@
 //! `ferry-init`, the pid 1 of every OCI container, run directly on the host:
 //! exit codes, the PATH lookup, errors, signal forwarding, and (as pid 1 of a
 //! new pid namespace, which needs root and `unshare`) reaping orphans.
-//! The conformance suite covers it again inside real containers.
+//! The conformance suite covers it again inside real containers. The aarch64
+//! build is compiled with `aarch64-linux-gnu-gcc` and run under `qemu-aarch64`
+//! (both installed by scripts/test).
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -186,4 +188,40 @@ fn it_needs_no_c_library() {
     assert!(!headers.contains("INTERP") && !headers.contains("DYNAMIC"), "ferry-init is not static:\n{headers}");
     let size = std::fs::metadata(init.path()).unwrap().len();
     assert!(size < 64 * 1024, "ferry-init is {size} bytes: is a C library linked in?");
+}
+
+/// The aarch64 build, compiled from the same source with the flags build.rs
+/// uses and run under qemu-user: exit codes, signals, the PATH lookup,
+/// errors and orphans. (qemu-user runs a vfork as a fork, which is why the
+/// child, not shared memory, reports a failed exec.)
+#[test]
+fn the_aarch64_build_behaves_the_same_under_qemu() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("ferry-init-aarch64");
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/init/ferry-init.c");
+    let built = {
+        let _held = lock();
+        let flags = include_str!("../init/cflags").split_whitespace();
+        Command::new("aarch64-linux-gnu-gcc").args(flags).arg("-o").arg(&bin).arg(src).output()
+    };
+    let built = built.expect("aarch64-linux-gnu-gcc (Debian package gcc-aarch64-linux-gnu; scripts/test installs it)");
+    assert!(built.status.success(), "{}", stderr(&built));
+    let qemu = |args: &[&str]| {
+        let mut c = Command::new("qemu-aarch64");
+        c.arg(&bin).args(args);
+        c
+    };
+    let status = |args: &[&str]| output(&mut qemu(args)).status.code();
+    assert_eq!(status(&["sh", "-c", "exit 3"]), Some(3), "qemu-aarch64 (Debian package qemu-user) runs it");
+    assert_eq!(status(&["sh", "-c", "kill -9 $$"]), Some(137));
+    assert_eq!(status(&["--", "sh", "-c", "exit 4"]), Some(4));
+    assert_eq!(status(&[]), Some(127));
+    let out = output(qemu(&["ferry-no-such-program"]).env("PATH", "/usr/bin:/bin"));
+    assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(127), "ferry-init: cannot run ferry-no-such-program: not found\n"));
+    assert_eq!(status(&["/etc/passwd"]), Some(126));
+    let out = output(&mut qemu(&["sh", "-c", "trap 'echo got TERM; exit 5' TERM; kill -TERM $PPID; while :; do sleep 0.05; done"]));
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(5), "got TERM\n"));
+    let script = r#"(sleep 0.1 &); sleep 0.6; grep -l '^State:[[:space:]]*Z' /proc/[0-9]*/status | wc -l"#;
+    let out = output(Command::new("unshare").args(["--fork", "--pid", "--mount-proc", "qemu-aarch64"]).arg(&bin).args(["sh", "-c", script]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "zombies left behind: {}", stderr(&out));
 }
