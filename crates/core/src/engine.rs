@@ -171,12 +171,11 @@ impl Engine {
             }
         };
         // Recorded now, or (a brief start) while it starts.
-        let reservation = match runtime.start_is_brief() {
-            true => Some(reservation),
-            false => {
-                reservation.commit(None, &Status::Pending)?;
-                None
-            }
+        let reservation = if runtime.start_is_brief() {
+            Some(reservation)
+        } else {
+            reservation.commit(None, &Status::Pending)?;
+            None
         };
         let started = match prepared {
             Ok(()) => runtime.start(&launch).await,

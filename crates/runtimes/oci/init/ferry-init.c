@@ -36,7 +36,7 @@
 enum { NR_write = 1, NR_rt_sigprocmask = 14, NR_execve = 59, NR_wait4 = 61, NR_kill = 62,
        NR_rt_sigtimedwait = 128, NR_exit_group = 231 };
 
-static long sys6(long n, long a, long b, long c, long d) {
+static long syscall4(long n, long a, long b, long c, long d) {
     register long r10 __asm__("r10") = d;
     long ret;
     __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10) : "rcx", "r11", "memory");
@@ -77,7 +77,7 @@ __asm__(".text\n"
 enum { NR_write = 64, NR_rt_sigprocmask = 135, NR_execve = 221, NR_wait4 = 260, NR_kill = 129,
        NR_rt_sigtimedwait = 137, NR_exit_group = 94 };
 
-static long sys6(long n, long a, long b, long c, long d) {
+static long syscall4(long n, long a, long b, long c, long d) {
     register long x8 __asm__("x8") = n;
     register long x0 __asm__("x0") = a;
     register long x1 __asm__("x1") = b;
@@ -116,7 +116,7 @@ __asm__(".text\n"
 #error "ferry-init: add this architecture's system call numbers, entry point and spawn_clone"
 #endif
 
-#define sys(n, a, b, c, d) sys6(n, (long)(a), (long)(b), (long)(c), (long)(d))
+#define sys(n, a, b, c, d) syscall4(n, (long)(a), (long)(b), (long)(c), (long)(d))
 
 long spawn_clone(unsigned long flags, void *stack_top, int (*fn)(void));
 void ferry_init_main(long *sp);

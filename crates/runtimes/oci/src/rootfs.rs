@@ -138,13 +138,19 @@ mod tests {
         mounts_on(target).len()
     }
 
-    #[test]
-    fn an_overlay_is_mounted_once_and_seen_until_unmounted() {
+    /// Empty lower, upper, work and target directories in a temporary one.
+    fn overlay_dirs() -> (tempfile::TempDir, [PathBuf; 4]) {
         let d = tempfile::tempdir().unwrap();
-        let [lower, upper, work, target] = ["l", "u", "w", "t"].map(|n| d.path().join(n));
-        for p in [&lower, &upper, &work, &target] {
+        let dirs = ["l", "u", "w", "t"].map(|n| d.path().join(n));
+        for p in &dirs {
             std::fs::create_dir_all(p).unwrap();
         }
+        (d, dirs)
+    }
+
+    #[test]
+    fn an_overlay_is_mounted_once_and_seen_until_unmounted() {
+        let (_d, [lower, upper, work, target]) = overlay_dirs();
         std::fs::write(lower.join("from-the-image"), b"").unwrap();
         let fs = Rootfs::Overlay { lower: vec![lower], upper, work, target: target.clone() };
         assert!(!is_mounted(&target));
@@ -160,11 +166,7 @@ mod tests {
 
     #[test]
     fn the_overlay_is_volatile_and_mounts_again_after_an_unmount() {
-        let d = tempfile::tempdir().unwrap();
-        let [lower, upper, work, target] = ["l", "u", "w", "t"].map(|n| d.path().join(n));
-        for p in [&lower, &upper, &work, &target] {
-            std::fs::create_dir_all(p).unwrap();
-        }
+        let (_d, [lower, upper, work, target]) = overlay_dirs();
         let fs = Rootfs::Overlay { lower: vec![lower], upper: upper.clone(), work, target: target.clone() };
         fs.mount().expect("overlayfs (needs root)");
         let lines = mounts_on(&target);

@@ -71,6 +71,11 @@ impl Init {
     }
 }
 
+/// Run as pid 1's program, it leaves an orphan and counts the zombies: the
+/// subshell exits at once, so its `sleep` is re-parented to pid 1 and exits
+/// 0.1 s later; after 0.6 s none may be left.
+const ORPHAN_SCRIPT: &str = r#"(sleep 0.1 &); sleep 0.6; grep -l '^State:[[:space:]]*Z' /proc/[0-9]*/status | wc -l"#;
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -170,10 +175,7 @@ fn signals_to_init_are_forwarded_to_the_program() {
 #[test]
 fn as_pid_1_it_reaps_orphans() {
     let init = Init::new();
-    // The subshell exits at once, so its `sleep` is re-parented to pid 1 and
-    // exits 0.1 s later; after 0.6 s no zombie may be left.
-    let script = r#"(sleep 0.1 &); sleep 0.6; grep -l '^State:[[:space:]]*Z' /proc/[0-9]*/status | wc -l"#;
-    let out = output(Command::new("unshare").args(["--fork", "--pid", "--mount-proc"]).arg(init.path()).args(["sh", "-c", script]));
+    let out = output(Command::new("unshare").args(["--fork", "--pid", "--mount-proc"]).arg(init.path()).args(["sh", "-c", ORPHAN_SCRIPT]));
     assert!(out.status.success(), "unshare --pid needs root: {}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "zombies left behind");
 }
@@ -221,7 +223,6 @@ fn the_aarch64_build_behaves_the_same_under_qemu() {
     assert_eq!(status(&["/etc/passwd"]), Some(126));
     let out = output(&mut qemu(&["sh", "-c", "trap 'echo got TERM; exit 5' TERM; kill -TERM $PPID; while :; do sleep 0.05; done"]));
     assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(5), "got TERM\n"));
-    let script = r#"(sleep 0.1 &); sleep 0.6; grep -l '^State:[[:space:]]*Z' /proc/[0-9]*/status | wc -l"#;
-    let out = output(Command::new("unshare").args(["--fork", "--pid", "--mount-proc", "qemu-aarch64"]).arg(&bin).args(["sh", "-c", script]));
+    let out = output(Command::new("unshare").args(["--fork", "--pid", "--mount-proc", "qemu-aarch64"]).arg(&bin).args(["sh", "-c", ORPHAN_SCRIPT]));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "zombies left behind: {}", stderr(&out));
 }
