@@ -5,6 +5,7 @@ mod app;
 mod cli;
 mod commands;
 mod output;
+mod teardown;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
+    teardown::defer_to_helper();
     // `run` mostly waits on its workload: one thread serves it, and starting
     // worker threads would cost every start a third of a millisecond.
     let mut builder = match cli.command {
