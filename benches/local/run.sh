@@ -45,8 +45,9 @@ export XDG_DATA_HOME=$work/ps-data
 mkdir -p "$XDG_DATA_HOME/ferry/local"
 "$populate" "$XDG_DATA_HOME/ferry/state.db" "$XDG_DATA_HOME/ferry/local" 10000 >/dev/null
 "$ferry" run -d "$work/true.yaml" >/dev/null # and one live workload among them
-hyperfine -N --warmup 3 --runs 20 --export-markdown "$work/ps.md" \
+hyperfine -N --warmup 3 --runs "$runs" --export-markdown "$work/ps.md" \
     -n 'ferry ps (10,000 finished + 1 live)' "$ferry ps" \
+    ${BASELINE:+-n "ferry ps (10,000 finished + 1 live), baseline build" "$BASELINE ps"} \
     -n 'ferry ps -a (prints 10,001 rows)' "$ferry ps -a" \
     -n 'ferry ps -a -o json' "$ferry ps -a -o json"
 
