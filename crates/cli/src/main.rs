@@ -37,6 +37,8 @@ fn main() -> ExitCode {
         }
         _ => {}
     }
+    // After the pre-fork, so only the CLI has one (a monitor's exit is off
+    // every path that someone waits on).
     teardown::defer_to_helper();
     // `run` mostly waits on its workload: one thread serves it, and starting
     // worker threads would cost every start a third of a millisecond.
