@@ -55,8 +55,7 @@ impl StoreSource {
             // Opening has time to spare (the store is needed once the
             // workload is prepared): the preparation, on the start's path,
             // goes first when both want the CPU. Nice 10, this thread only.
-            // SAFETY: setpriority on the calling thread (who = 0), no pointers.
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+            crate::priority::set_thread_nice(0, 10);
             Store::open(&opening)
         });
         StoreSource::Opening { path, thread }

@@ -10,6 +10,7 @@ pub mod context;
 pub mod engine;
 mod id;
 pub mod paths;
+pub mod priority;
 mod runtime;
 pub mod status;
 pub mod store;

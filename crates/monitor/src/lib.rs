@@ -41,8 +41,7 @@ pub fn warm_up() {
     // The priming has time to spare; the CLI preparing the workload has
     // not: nice 10 for this thread (the reaper's, started above, keeps the
     // normal priority, as it reports the workload's end).
-    // SAFETY: setpriority on the calling thread (who = 0), no pointers.
-    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    ferry_core::priority::set_thread_nice(0, 10);
     ferry_oci::cgroup::prime_migration();
 }
 
@@ -82,8 +81,7 @@ fn finish(who: &str, recorder: StoreRecorder, result: Result<(), ferry_core::Run
 fn lower_priority_of_process() {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return };
     for tid in tasks.flatten().filter_map(|t| t.file_name().to_str()?.parse::<libc::id_t>().ok()) {
-        // SAFETY: setpriority on one of our own threads, no pointers.
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, 19) };
+        ferry_core::priority::set_thread_nice(tid, 19);
     }
 }
 
@@ -125,8 +123,7 @@ impl StoreRecorder {
             }
             // The monitor is done: keep the log the next command reads back
             // short, at the lowest CPU priority (this thread only).
-            // SAFETY: setpriority on the calling thread (who = 0), no pointers.
-            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+            ferry_core::priority::set_thread_nice(0, 19);
             if let Err(e) = store.checkpoint_if_long() {
                 eprintln!("{who}: cannot checkpoint the state store: {e}");
             }

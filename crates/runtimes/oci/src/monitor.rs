@@ -83,8 +83,7 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&OciPlan, &OciState)) -> Result
     // Clean up after recording the end, so waiting callers are not delayed,
     // and at the lowest CPU priority (nice 19, inherited by `<runtime>
     // delete`), so the next start is not delayed either.
-    // SAFETY: setpriority on the calling thread (who = 0), no pointers.
-    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+    ferry_core::priority::set_thread_nice(0, 19);
     rt.forget_ended(&plan.container_id);
     plan.rootfs.unmount();
     ferry_local::remove_replaced(&cd.0);
