@@ -42,12 +42,7 @@ fn skipping() -> bool {
     if std::env::var("FERRY_SKIP_SLURM_TESTS").as_deref() == Ok("1") {
         let name = std::thread::current().name().unwrap_or("conformance_slurm").to_string();
         println!("{name}: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-        if let Ok(log) = std::env::var("FERRY_SKIP_LOG") {
-            use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-                let _ = writeln!(f, "conformance_slurm::{name}: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-            }
-        }
+        ferry_core::skip_log::append(&format!("conformance_slurm::{name}: skipped (FERRY_SKIP_SLURM_TESTS=1)"));
         return true;
     }
     false

@@ -93,12 +93,7 @@ fn skip_requested(test: &str) -> bool {
 
 fn skip(test: &str, why: &str) {
     println!("{test}: skipped ({why})");
-    if let Ok(log) = std::env::var("FERRY_SKIP_LOG") {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-            let _ = writeln!(f, "{test}: skipped ({why})");
-        }
-    }
+    ferry_core::skip_log::append(&format!("{test}: skipped ({why})"));
 }
 
 /// A directory holding an executable `nvidia-container-runtime` that records

@@ -43,12 +43,7 @@ fn target() -> Target {
 fn skipping(test: &str) -> bool {
     if std::env::var("FERRY_SKIP_SLURM_TESTS").as_deref() == Ok("1") {
         println!("{test}: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-        if let Ok(log) = std::env::var("FERRY_SKIP_LOG") {
-            use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-                let _ = writeln!(f, "slurm_podman::{test}: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-            }
-        }
+        ferry_core::skip_log::append(&format!("slurm_podman::{test}: skipped (FERRY_SKIP_SLURM_TESTS=1)"));
         return true;
     }
     false

@@ -16,12 +16,7 @@ const PW_FILE: &str = "/var/lib/ferry-test/ssh/ferrypw.password";
 fn skipping(test: &str) -> bool {
     if std::env::var("FERRY_SKIP_SLURM_TESTS").as_deref() == Ok("1") {
         println!("{test}: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-        if let Ok(log) = std::env::var("FERRY_SKIP_LOG") {
-            use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-                let _ = writeln!(f, "slurm_ssh::{test}: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-            }
-        }
+        ferry_core::skip_log::append(&format!("slurm_ssh::{test}: skipped (FERRY_SKIP_SLURM_TESTS=1)"));
         return true;
     }
     for p in [KEY, PW_FILE] {

@@ -11,6 +11,7 @@ pub mod engine;
 mod id;
 pub mod paths;
 pub mod priority;
+pub mod skip_log;
 mod runtime;
 pub mod status;
 pub mod store;

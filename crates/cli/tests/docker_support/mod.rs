@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::io::Write;
 use std::path::Path;
 
 use futures::StreamExt;
@@ -28,11 +27,7 @@ pub fn registry() -> String {
 pub fn require_docker(test: &str) -> bool {
     if std::env::var("FERRY_SKIP_DOCKER_TESTS").is_ok_and(|v| !v.is_empty()) {
         println!("{test}: skipped (FERRY_SKIP_DOCKER_TESTS is set)");
-        if let Some(log) = std::env::var_os("FERRY_SKIP_LOG") {
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-                let _ = writeln!(f, "{test}: skipped (FERRY_SKIP_DOCKER_TESTS is set)");
-            }
-        }
+        ferry_core::skip_log::append(&format!("{test}: skipped (FERRY_SKIP_DOCKER_TESTS is set)"));
         return false;
     }
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();

@@ -6,7 +6,7 @@
 //! `FERRY_KUBE_PYTHON`). When they are missing the tests fail loudly, unless
 //! `FERRY_SKIP_KUBE_TESTS=1` says to skip them knowingly.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -28,11 +28,7 @@ pub fn testing_dir() -> PathBuf {
 pub fn python_or_skip(test: &str) -> Option<PathBuf> {
     if std::env::var("FERRY_SKIP_KUBE_TESTS").is_ok_and(|v| v == "1") {
         eprintln!("{test}: skipped (FERRY_SKIP_KUBE_TESTS=1)");
-        if let Ok(log) = std::env::var("FERRY_SKIP_LOG") {
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-                let _ = writeln!(f, "{test}: skipped (FERRY_SKIP_KUBE_TESTS=1: no Kubernetes test tools)");
-            }
-        }
+        ferry_core::skip_log::append(&format!("{test}: skipped (FERRY_SKIP_KUBE_TESTS=1: no Kubernetes test tools)"));
         return None;
     }
     let python = std::env::var_os("FERRY_KUBE_PYTHON")

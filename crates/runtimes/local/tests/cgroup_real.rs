@@ -23,12 +23,7 @@ fn require(test: &str, needs: &[Controller]) -> bool {
         let line = format!("cgroup_real::{test}: skipped (FERRY_SKIP_CGROUP_TESTS is set)");
         println!("{line}");
         eprintln!("{line}");
-        if let Ok(log) = std::env::var("FERRY_SKIP_LOG") {
-            use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-                let _ = writeln!(f, "{line}");
-            }
-        }
+        ferry_core::skip_log::append(&line);
         return false;
     }
     let support = cgroup::detect();

@@ -13,12 +13,7 @@ fn a_cgroup_is_removed_everywhere_once_empty_and_kept_while_busy() {
     if std::env::var("FERRY_SKIP_CGROUP_TESTS").is_ok_and(|v| !v.is_empty() && v != "0") {
         let line = "cgroup_remove::a_cgroup_is_removed_everywhere_once_empty_and_kept_while_busy: skipped (FERRY_SKIP_CGROUP_TESTS is set)";
         println!("{line}");
-        if let Ok(log) = std::env::var("FERRY_SKIP_LOG") {
-            use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-                let _ = writeln!(f, "{line}");
-            }
-        }
+        ferry_core::skip_log::append(line);
         return;
     }
     let root = PathBuf::from("/sys/fs/cgroup");

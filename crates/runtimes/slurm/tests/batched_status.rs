@@ -12,12 +12,7 @@ use ferry_slurm::SlurmRuntime;
 fn thirty_statuses_one_squeue() {
     if std::env::var("FERRY_SKIP_SLURM_TESTS").as_deref() == Ok("1") {
         println!("thirty_statuses_one_squeue: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-        if let Ok(log) = std::env::var("FERRY_SKIP_LOG") {
-            use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-                let _ = writeln!(f, "ferry-slurm batched_status::thirty_statuses_one_squeue: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-            }
-        }
+        ferry_core::skip_log::append("ferry-slurm batched_status::thirty_statuses_one_squeue: skipped (FERRY_SKIP_SLURM_TESTS=1)");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

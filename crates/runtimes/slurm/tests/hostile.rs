@@ -103,12 +103,7 @@ proptest! {
 fn hostile_inputs_survive_real_sbatch() {
     if std::env::var("FERRY_SKIP_SLURM_TESTS").as_deref() == Ok("1") {
         println!("hostile_inputs_survive_real_sbatch: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-        if let Ok(log) = std::env::var("FERRY_SKIP_LOG") {
-            use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
-                let _ = writeln!(f, "ferry-slurm hostile::hostile_inputs_survive_real_sbatch: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-            }
-        }
+        ferry_core::skip_log::append("ferry-slurm hostile::hostile_inputs_survive_real_sbatch: skipped (FERRY_SKIP_SLURM_TESTS=1)");
         return;
     }
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 12, ..ProptestConfig::default() });
