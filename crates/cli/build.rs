@@ -14,8 +14,8 @@ fn main() {
     }
     // Lay out the functions that Ferry's frequent commands run together, at
     // the front of the code, in the order of symbol-order.txt (made by
-    // scripts/symbol-order). The kernel maps a binary's code in blocks of up
-    // to 64 KB or more around each page touched: with those functions spread
+    // scripts/symbol-order). The kernel maps a binary's code in blocks of
+    // 64 KB or more around each page touched: with those functions spread
     // over 23 MB, every `ferry run` mapped 2,100 pages of code, and unmapped
     // them at its exit; laid out together, 900. Names the file has that the
     // binary lacks (code changed since) are skipped, so the layout only
