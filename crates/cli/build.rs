@@ -21,7 +21,7 @@ fn main() {
     // binary lacks (code changed since) are skipped, so the layout only
     // degrades until the file is made again. LLD has the option: rustc links
     // with it on x86_64 Linux since 1.90, unless a linker is configured.
-    if env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu") && links_with_rust_lld() {
+    if target_is("TARGET", "x86_64-unknown-linux-gnu") && links_with_rust_lld() {
         let order = format!("{}/symbol-order.txt", env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
         println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={order}");
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
