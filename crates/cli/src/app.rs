@@ -21,17 +21,20 @@ pub fn runtime_for(ctx: &Context) -> Result<Arc<dyn Runtime>, RuntimeError> {
             let exe = std::env::current_exe()
                 .map_err(RuntimeError::io("cannot find the ferry executable to run as timeout supervisor"))?;
             let host = ferry_docker::host_for(ctx.settings.docker_host.as_deref());
-            Ok(Arc::new(ferry_docker::DockerRuntime::new(&host, ctx.name.clone(), paths::data_dir().join("docker"), exe)?))
+            Ok(Arc::new(ferry_docker::DockerRuntime::new(
+                &host,
+                ctx.name.clone(),
+                paths::data_dir().join("docker"),
+                exe,
+            )?))
         }
-        RuntimeKind::Oci => {
-            Ok(Arc::new(ferry_oci::OciRuntime::new(ferry_oci::OciConfig {
-                root: paths::data_dir().join("oci"),
-                context: ctx.name.clone(),
-                oci_runtime: ctx.settings.oci_runtime.clone(),
-                monitor: monitor_command("oci", "__oci-monitor")?,
-                host_network: std::env::var("FERRY_OCI_NETWORK").is_ok_and(|v| v == "host"),
-            })))
-        }
+        RuntimeKind::Oci => Ok(Arc::new(ferry_oci::OciRuntime::new(ferry_oci::OciConfig {
+            root: paths::data_dir().join("oci"),
+            context: ctx.name.clone(),
+            oci_runtime: ctx.settings.oci_runtime.clone(),
+            monitor: monitor_command("oci", "__oci-monitor")?,
+            host_network: std::env::var("FERRY_OCI_NETWORK").is_ok_and(|v| v == "host"),
+        }))),
         RuntimeKind::Kubernetes => {
             Ok(Arc::new(ferry_kube::KubeRuntime::new(ferry_kube::KubeSettings::from_context(&ctx.settings))))
         }

@@ -55,7 +55,12 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 /// Write one log line to stdout or stderr as the workload wrote it.
-pub fn write_log_line(l: &LogLine, timestamps: bool, out: &mut impl Write, err: &mut impl Write) -> std::io::Result<()> {
+pub fn write_log_line(
+    l: &LogLine,
+    timestamps: bool,
+    out: &mut impl Write,
+    err: &mut impl Write,
+) -> std::io::Result<()> {
     let w: &mut dyn Write = match l.source {
         LogSource::Stdout => out,
         LogSource::Stderr => err,

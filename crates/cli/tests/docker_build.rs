@@ -22,7 +22,16 @@ impl Env {
         }
         let env = Env { dir: tempfile::tempdir().unwrap() };
         std::fs::create_dir_all(env.work()).unwrap();
-        let out = env.ferry(&["context", "create", "ferry-docker-test", "--runtime", "docker", "--docker-host", &docker_support::host(), "--use"]);
+        let out = env.ferry(&[
+            "context",
+            "create",
+            "ferry-docker-test",
+            "--runtime",
+            "docker",
+            "--docker-host",
+            &docker_support::host(),
+            "--use",
+        ]);
         assert!(out.status.success(), "{}", describe(&out));
         Some(env)
     }
@@ -116,11 +125,19 @@ build:
 
     let again = env.ferry(&["build", "ferry.yaml"]);
     assert!(again.status.success(), "{}", describe(&again));
-    assert!(String::from_utf8_lossy(&again.stderr).contains("up to date"), "unchanged inputs must not rebuild: {}", describe(&again));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("up to date"),
+        "unchanged inputs must not rebuild: {}",
+        describe(&again)
+    );
 
     env.write("code/msg.txt", "hello from the changed snapshot\n");
     let changed = env.ferry(&["build", "ferry.yaml"]);
-    assert!(String::from_utf8_lossy(&changed.stderr).contains("built "), "a changed file must rebuild: {}", describe(&changed));
+    assert!(
+        String::from_utf8_lossy(&changed.stderr).contains("built "),
+        "a changed file must rebuild: {}",
+        describe(&changed)
+    );
 
     env.ok(&["push", "ferry.yaml"]);
     let (registry, rest) = image.split_once('/').unwrap();
@@ -172,7 +189,10 @@ fn dry_run_prints_dockerfile_and_snapshot() {
     env.write("src/.dockerignore", "*.tmp\n");
     env.write(
         "ferry.yaml",
-        &format!("name: dry\nworkdir: src\ncommand: [\"sh\", \"main.sh\"]\nbuild:\n  base: {}\n", docker_support::test_image()),
+        &format!(
+            "name: dry\nworkdir: src\ncommand: [\"sh\", \"main.sh\"]\nbuild:\n  base: {}\n",
+            docker_support::test_image()
+        ),
     );
     let out = env.ok(&["build", "--dry-run", "ferry.yaml"]);
     assert!(out.contains("# image: ferry/dry:latest"), "{out}");
@@ -197,10 +217,8 @@ fn up_prints_endpoints_of_a_running_service() {
         ),
     );
     let out = env.ok(&["up", "ferry.yaml"]);
-    let endpoint = out
-        .lines()
-        .find_map(|l| l.strip_prefix("endpoint http="))
-        .unwrap_or_else(|| panic!("no endpoint line: {out}"));
+    let endpoint =
+        out.lines().find_map(|l| l.strip_prefix("endpoint http=")).unwrap_or_else(|| panic!("no endpoint line: {out}"));
     let addr = endpoint.split("->").next().unwrap();
     assert!(addr.starts_with("127.0.0.1:"), "ports are published on loopback only: {endpoint}");
     let mut body = String::new();
@@ -228,7 +246,10 @@ fn bad_build_input_is_one_clear_error() {
     let out = env.ferry(&["build", "nobuild.yaml"]);
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nobuild.yaml: build: missing"), "{}", describe(&out));
-    env.write("nobase.yaml", "name: nb\ncommand: [\"true\"]\nbuild:\n  base: 127.0.0.1:5000/ferry-test/does-not-exist:0\n");
+    env.write(
+        "nobase.yaml",
+        "name: nb\ncommand: [\"true\"]\nbuild:\n  base: 127.0.0.1:5000/ferry-test/does-not-exist:0\n",
+    );
     let out = env.ferry(&["build", "nobase.yaml"]);
     assert_eq!(out.status.code(), Some(125));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -30,8 +30,16 @@ impl Env {
         let env = Env { home, emu };
         let (code, _, err) = env
             .ferry(&[
-                "context", "create", "k8s", "--runtime", "kubernetes", "--kubeconfig",
-                kubeconfig.to_str().unwrap(), "--namespace", NS, "--use",
+                "context",
+                "create",
+                "k8s",
+                "--runtime",
+                "kubernetes",
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+                "--namespace",
+                NS,
+                "--use",
             ])
             .await;
         assert_eq!(code, 0, "{err}");
@@ -157,9 +165,7 @@ async fn kube_cli_attached_run_follows_retries_and_exits_with_the_code() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let job_name = job["metadata"]["name"].as_str().unwrap().to_string();
-    let failed = |code: i32| {
-        json!({"phase": "Failed", "containerStatuses": main_container(json!({"terminated": {"exitCode": code, "reason": "Error"}}))})
-    };
+    let failed = |code: i32| json!({"phase": "Failed", "containerStatuses": main_container(json!({"terminated": {"exitCode": code, "reason": "Error"}}))});
     for (pod, line) in [("flaky-1", "try 1\n"), ("flaky-2", "try 2\n")] {
         if pod == "flaky-2" {
             tokio::time::sleep(Duration::from_millis(1100)).await; // a later creationTimestamp
@@ -212,7 +218,9 @@ async fn kube_cli_stop_cancels_and_mlcube_runs_on_the_cluster() {
     assert_eq!(env.ps().await[0]["status"]["state"], "cancelled");
 
     // The platform must fit the context.
-    let (code, _, err) = env.ferry(&["run", "-d", "--mlcube", cube.to_str().unwrap(), "--task", "kubernetes", "--platform", "local"]).await;
+    let (code, _, err) = env
+        .ferry(&["run", "-d", "--mlcube", cube.to_str().unwrap(), "--task", "kubernetes", "--platform", "local"])
+        .await;
     assert_eq!(code, 125);
     assert!(err.contains("--platform local"), "{err}");
 }
@@ -220,7 +228,10 @@ async fn kube_cli_stop_cancels_and_mlcube_runs_on_the_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kube_cli_port_forward_reaches_the_service_pod() {
     let Some(env) = Env::new("kube_lifecycle::port_forward").await else { return };
-    env.file("svc.yaml", "name: web\nkind: service\nimage: nginx\ncommand: [nginx]\nports: [{name: http, port: 8080}]\n");
+    env.file(
+        "svc.yaml",
+        "name: web\nkind: service\nimage: nginx\ncommand: [nginx]\nports: [{name: http, port: 8080}]\n",
+    );
     let (code, _, err) = env.ferry(&["run", "-d", "svc.yaml"]).await;
     assert_eq!(code, 0, "{err}");
     let d = env.emu.only(&format!("/apis/apps/v1/namespaces/{NS}/deployments")).await;
@@ -243,7 +254,8 @@ async fn kube_cli_port_forward_reaches_the_service_pod() {
     env.emu.set_pod_status(NS, "web-1", running()).await;
     env.emu.set_pod_port(NS, "web-1", 8080, backend_addr).await;
 
-    let mut pf = env.command(&["port-forward", "web", "0:http"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut pf =
+        env.command(&["port-forward", "web", "0:http"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(pf.stdout.take().unwrap()).lines();
     let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap();
     // "Forwarding from 127.0.0.1:PORT -> web:8080"

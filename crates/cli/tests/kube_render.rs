@@ -139,8 +139,20 @@ fn kube_render_seed_004_mlcube_matches_the_seed_job() {
 fn kube_render_mlcube_yaml_task() {
     let Some(python) = testing::python_or_skip("kube_render::mlcube_yaml_task") else { return };
     let cwd = golden().join("seed-004");
-    let (code, out, err) =
-        ferry(&cwd, &["render", "--runtime", "kubernetes", "--mlcube", "mnist-v2", "--task", "train", "--param", "model_dir=out/model"]);
+    let (code, out, err) = ferry(
+        &cwd,
+        &[
+            "render",
+            "--runtime",
+            "kubernetes",
+            "--mlcube",
+            "mnist-v2",
+            "--task",
+            "train",
+            "--param",
+            "model_dir=out/model",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("train.yaml");
@@ -156,10 +168,14 @@ fn kube_render_mlcube_yaml_task() {
     assert_eq!(claim_path(job, "/ferry/io/model_dir"), ("mnist-workspace".into(), "out/model".into()));
 
     // A platform that does not fit the runtime, and an unknown task, are clear errors.
-    let (code, _, err) = ferry(&cwd, &["render", "--runtime", "kubernetes", "--mlcube", "mnist-v2", "--task", "train", "--platform", "slurm"]);
+    let (code, _, err) = ferry(
+        &cwd,
+        &["render", "--runtime", "kubernetes", "--mlcube", "mnist-v2", "--task", "train", "--platform", "slurm"],
+    );
     assert_eq!(code, 125);
     assert!(err.contains("--platform slurm does not match --runtime"), "{err}");
-    let (code, _, err) = ferry(&cwd, &["render", "--runtime", "kubernetes", "--mlcube", "mnist-v2", "--task", "evaluate"]);
+    let (code, _, err) =
+        ferry(&cwd, &["render", "--runtime", "kubernetes", "--mlcube", "mnist-v2", "--task", "evaluate"]);
     assert_eq!(code, 125);
     assert!(err.contains("mlcube.yaml:") && err.contains("no task \"evaluate\""), "{err}");
 }

@@ -101,11 +101,8 @@ fn skip(test: &str, why: &str) {
 fn nvidia_wrapper() -> TempDir {
     let d = TempDir::new().unwrap();
     let script = d.path().join("nvidia-container-runtime");
-    std::fs::write(
-        &script,
-        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$(dirname \"$0\")/calls.log\"\nexec runc \"$@\"\n",
-    )
-    .unwrap();
+    std::fs::write(&script, "#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$(dirname \"$0\")/calls.log\"\nexec runc \"$@\"\n")
+        .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     d
 }
@@ -119,7 +116,8 @@ fn gpu_workloads_run_with_nvidia_container_runtime_found_on_path() {
     let mut f = Install::new(&[]);
     f.path = format!("{}:{}", wrapper.path().display(), f.path);
     f.ok(&["image", "pull", &test_image()]);
-    let file = f.workload("gpu", "resources: {gpus: 1}\ncommand: [\"sh\", \"-c\", \"echo gpu=$NVIDIA_VISIBLE_DEVICES\"]\n");
+    let file =
+        f.workload("gpu", "resources: {gpus: 1}\ncommand: [\"sh\", \"-c\", \"echo gpu=$NVIDIA_VISIBLE_DEVICES\"]\n");
     let out = f.run(&["run", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "gpu=all\n");
@@ -145,7 +143,9 @@ fn gpus_without_a_gpu_runtime_are_refused_clearly() {
     if skip_requested("gpus_without_a_gpu_runtime_are_refused_clearly") {
         return;
     }
-    if Path::new("/usr/bin/nvidia-container-runtime").exists() || Path::new("/usr/local/nvidia/toolkit/nvidia-container-runtime").exists() {
+    if Path::new("/usr/bin/nvidia-container-runtime").exists()
+        || Path::new("/usr/local/nvidia/toolkit/nvidia-container-runtime").exists()
+    {
         skip("gpus_without_a_gpu_runtime_are_refused_clearly", "this host has a GPU runtime installed");
         return;
     }
@@ -208,7 +208,12 @@ fn a_refused_name_leaves_no_prepared_container_behind() {
     let file = f.workload("held", "command: [\"sleep\", \"60\"]\n");
     let first = f.ok(&["run", "-d", file.to_str().unwrap()]).trim().to_string();
     let containers = f.data.path().join("ferry/oci/containers");
-    let dirs = || std::fs::read_dir(&containers).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect::<Vec<_>>();
+    let dirs = || {
+        std::fs::read_dir(&containers)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(dirs(), vec![first.clone()]);
 
     let out = f.run(&["run", file.to_str().unwrap()]);
@@ -237,7 +242,9 @@ fn an_ended_container_leaves_no_runtime_state_or_cgroup() {
         let script = wrapper.path().join(runtime);
         std::fs::write(
             &script,
-            format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$(dirname \"$0\")/calls.log\"\nexec /usr/bin/{runtime} \"$@\"\n"),
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> \"$(dirname \"$0\")/calls.log\"\nexec /usr/bin/{runtime} \"$@\"\n"
+            ),
         )
         .unwrap();
         std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -249,7 +256,8 @@ fn an_ended_container_leaves_no_runtime_state_or_cgroup() {
         let container = format!("ferry-{id}");
         let state = f.data.path().join("ferry/oci/run").join(runtime).join(&container);
         let cgroups = || {
-            let dirs = std::fs::read_dir("/sys/fs/cgroup").unwrap().map(|e| e.unwrap().path().join("ferry").join(&container));
+            let dirs =
+                std::fs::read_dir("/sys/fs/cgroup").unwrap().map(|e| e.unwrap().path().join("ferry").join(&container));
             dirs.filter(|d| d.exists()).collect::<Vec<_>>()
         };
         // The monitor cleans up after recording the end.
@@ -261,9 +269,17 @@ fn an_ended_container_leaves_no_runtime_state_or_cgroup() {
         assert_eq!(cgroups(), Vec::<PathBuf>::new(), "{runtime}: cgroups left");
         let calls = std::fs::read_to_string(wrapper.path().join("calls.log")).expect("the wrapper was never called");
         assert!(calls.lines().any(|l| l.contains("run --detach")), "{runtime}: {calls}");
-        assert!(!calls.lines().any(|l| l.contains("delete")), "{runtime}: the ended container was deleted through the runtime: {calls}");
-        let list = Command::new(runtime).arg("--root").arg(state.parent().unwrap()).args(["list", "-q"]).output().unwrap();
-        assert!(!String::from_utf8_lossy(&list.stdout).contains(&container), "{runtime} still lists {container}: {}", describe(&list));
+        assert!(
+            !calls.lines().any(|l| l.contains("delete")),
+            "{runtime}: the ended container was deleted through the runtime: {calls}"
+        );
+        let list =
+            Command::new(runtime).arg("--root").arg(state.parent().unwrap()).args(["list", "-q"]).output().unwrap();
+        assert!(
+            !String::from_utf8_lossy(&list.stdout).contains(&container),
+            "{runtime} still lists {container}: {}",
+            describe(&list)
+        );
     }
 }
 
@@ -289,7 +305,8 @@ fn containers_get_the_standard_devices_and_no_other() {
         assert!(!rules.contains(&"a *:* rwm"), "{runtime}: every device is allowed: {rules:?}");
         assert!(rules.contains(&"c 1:3 rwm"), "{runtime}: /dev/null is not allowed: {rules:?}");
         // Every runtime lets a container mknod (`m`) any node; none may open a disk.
-        let open_disk = rules.iter().any(|r| r.starts_with("b ") && r.rsplit(' ').next().is_some_and(|a| a.contains(['r', 'w'])));
+        let open_disk =
+            rules.iter().any(|r| r.starts_with("b ") && r.rsplit(' ').next().is_some_and(|a| a.contains(['r', 'w'])));
         assert!(!open_disk, "{runtime}: a block device can be read or written: {rules:?}");
     }
 }
@@ -329,9 +346,13 @@ fn docker_archive(path: &Path, repo_tag: &str) {
         "rootfs": {"type": "layers", "diff_ids": [diff_id]}
     })
     .to_string();
-    let manifest = serde_json::json!([{"Config": "config.json", "RepoTags": [repo_tag], "Layers": ["layer/layer.tar"]}]).to_string();
+    let manifest =
+        serde_json::json!([{"Config": "config.json", "RepoTags": [repo_tag], "Layers": ["layer/layer.tar"]}])
+            .to_string();
     let mut ar = tar::Builder::new(std::fs::File::create(path).unwrap());
-    for (name, body) in [("manifest.json", manifest.as_bytes()), ("config.json", config.as_bytes()), ("layer/layer.tar", &layer[..])] {
+    for (name, body) in
+        [("manifest.json", manifest.as_bytes()), ("config.json", config.as_bytes()), ("layer/layer.tar", &layer[..])]
+    {
         let mut h = tar::Header::new_gnu();
         h.set_size(body.len() as u64);
         h.set_mode(0o644);
@@ -392,7 +413,15 @@ fn doctor_reports_runtimes_cgroups_overlay_and_criu() {
     let f = Install::new(&[]);
     let out = f.run(&["doctor", "-o", "json"]);
     let checks: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", describe(&out)));
-    let get = |name: &str| checks.as_array().unwrap().iter().find(|c| c["name"] == name).cloned().unwrap_or_else(|| panic!("no {name} check: {checks}"));
+    let get = |name: &str| {
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check: {checks}"))
+    };
     for bin in ["crun", "runc"] {
         let c = get(bin);
         assert_eq!(c["ok"], true, "{c}");
@@ -416,7 +445,10 @@ fn checkpoint_and_restore_with_criu() {
     }
     let f = Install::new(&["--oci-runtime", "runc"]);
     f.ok(&["image", "pull", &test_image()]);
-    let file = f.workload("counter", "kind: service\nrun: |\n  i=0\n  while true; do i=$((i+1)); echo \"n $i\"; sleep 0.1; done\n");
+    let file = f.workload(
+        "counter",
+        "kind: service\nrun: |\n  i=0\n  while true; do i=$((i+1)); echo \"n $i\"; sleep 0.1; done\n",
+    );
     let id = f.ok(&["run", "-d", file.to_str().unwrap()]).trim().to_string();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !f.ok(&["logs", &id]).contains("n 3") {

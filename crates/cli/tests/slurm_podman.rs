@@ -31,10 +31,16 @@ fn target() -> Target {
         setup: Vec::new(),
         env: vec![
             ("FERRY_SLURM_LAUNCHER".into(), "podman".into()),
-            ("FERRY_SLURM_PODMAN".into(), env_or("FERRY_SLURM_PODMAN", "podman --runtime runc --cgroup-manager=cgroupfs")),
+            (
+                "FERRY_SLURM_PODMAN".into(),
+                env_or("FERRY_SLURM_PODMAN", "podman --runtime runc --cgroup-manager=cgroupfs"),
+            ),
             (
                 "FERRY_SLURM_PODMAN_RUN".into(),
-                env_or("FERRY_SLURM_PODMAN_RUN", "run --rm --init --network=host --ulimit nofile=1024:1024 --ulimit nproc=4096:4096"),
+                env_or(
+                    "FERRY_SLURM_PODMAN_RUN",
+                    "run --rm --init --network=host --ulimit nofile=1024:1024 --ulimit nproc=4096:4096",
+                ),
             ),
         ],
     }

@@ -20,7 +20,10 @@ fn skipping(test: &str) -> bool {
         return true;
     }
     for p in [KEY, PW_FILE] {
-        assert!(PathBuf::from(p).exists(), "{p} is missing: run scripts/services/50-slurm.sh (or set FERRY_SKIP_SLURM_TESTS=1)");
+        assert!(
+            PathBuf::from(p).exists(),
+            "{p} is missing: run scripts/services/50-slurm.sh (or set FERRY_SKIP_SLURM_TESTS=1)"
+        );
     }
     false
 }
@@ -101,8 +104,18 @@ macro_rules! over_key_ssh {
 // The cases that exercise every remote path: submission, staging in and
 // back, status, logs (history and follow), stop, pause, re-discovery.
 over_key_ssh!(
-    exit_zero, exit_one, exit_137, env_and_args, io_bindings, retries, logs_10k_lines, logs_follow,
-    stop_kills_after_grace, exit_recorded_after_cli_left, rediscovered_after_store_loss, rm_forgets
+    exit_zero,
+    exit_one,
+    exit_137,
+    env_and_args,
+    io_bindings,
+    retries,
+    logs_10k_lines,
+    logs_follow,
+    stop_kills_after_grace,
+    exit_recorded_after_cli_left,
+    rediscovered_after_store_loss,
+    rm_forgets
 );
 
 /// An ordinary cluster user may not suspend a running job: `ferry pause`
@@ -124,7 +137,8 @@ fn pause_without_operator_rights() {
     f.ok(&["stop", "-t", "2", &id]);
 
     let file = f.work_dir().join("later.yaml");
-    std::fs::write(&file, "name: later\ncommand: [\"true\"]\nruntime: {slurm: {extra: [\"--begin=now+3600\"]}}\n").unwrap();
+    std::fs::write(&file, "name: later\ncommand: [\"true\"]\nruntime: {slurm: {extra: [\"--begin=now+3600\"]}}\n")
+        .unwrap();
     let id = f.start(&file, &[]);
     assert_eq!(f.state(&id), "pending");
     f.ok(&["pause", &id]);
@@ -148,10 +162,14 @@ fn ssh_connection_is_shared() {
     let sockets: Vec<_> = std::fs::read_dir(&control)
         .unwrap_or_else(|e| panic!("{}: {e}", control.display()))
         .flatten()
-        .filter(|e| e.file_type().map(|t| {
-            use std::os::unix::fs::FileTypeExt;
-            t.is_socket()
-        }).unwrap_or(false))
+        .filter(|e| {
+            e.file_type()
+                .map(|t| {
+                    use std::os::unix::fs::FileTypeExt;
+                    t.is_socket()
+                })
+                .unwrap_or(false)
+        })
         .collect();
     assert_eq!(sockets.len(), 1, "expected one ssh control socket in {}", control.display());
 }
@@ -174,7 +192,11 @@ fn password_auth_through_askpass() {
     for dir in [f.data_dir()] {
         for entry in walk(dir) {
             let bytes = std::fs::read(&entry).unwrap_or_default();
-            assert!(!bytes.windows(password.len()).any(|w| w == password.as_bytes()), "password stored in {}", entry.display());
+            assert!(
+                !bytes.windows(password.len()).any(|w| w == password.as_bytes()),
+                "password stored in {}",
+                entry.display()
+            );
         }
     }
     // A wrong password fails with ssh's own message, not a hang.

@@ -94,8 +94,11 @@ impl ContextSettings {
     pub fn password(&self) -> Result<Option<String>, ContextError> {
         if let Some(file) = &self.password_file {
             let path = PathBuf::from(file);
-            let text = std::fs::read_to_string(&path)
-                .map_err(|source| ContextError::Io { action: "cannot read the password file", path, source })?;
+            let text = std::fs::read_to_string(&path).map_err(|source| ContextError::Io {
+                action: "cannot read the password file",
+                path,
+                source,
+            })?;
             let secret = text.strip_suffix('\n').unwrap_or(&text);
             let secret = secret.strip_suffix('\r').unwrap_or(secret);
             return Ok(Some(secret.to_owned()));
@@ -325,8 +328,11 @@ impl ContextStore {
 
     fn read(&self, name: &str) -> Result<Context> {
         let path = self.context_path(name);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|source| ContextError::Io { action: "cannot read", path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ContextError::Io {
+            action: "cannot read",
+            path: path.clone(),
+            source,
+        })?;
         let file: ContextFile =
             toml::from_str(&text).map_err(|e| ContextError::Parse { path: path.clone(), source: Box::new(e) })?;
         if let Some(inner) = &file.name {

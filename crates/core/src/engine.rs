@@ -148,7 +148,9 @@ impl Engine {
         let name = name.unwrap_or_else(|| workload.name.clone());
         let spec_dir = spec_path
             .as_ref()
-            .and_then(|p| p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() }))
+            .and_then(|p| {
+                p.parent().map(|d| if d.as_os_str().is_empty() { PathBuf::from(".") } else { d.to_path_buf() })
+            })
             .unwrap_or_else(|| PathBuf::from("."));
         let record = NewWorkload {
             id: id.clone(),

@@ -11,8 +11,8 @@ pub mod engine;
 mod id;
 pub mod paths;
 pub mod priority;
-pub mod skip_log;
 mod runtime;
+pub mod skip_log;
 pub mod status;
 pub mod store;
 

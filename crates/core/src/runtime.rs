@@ -27,13 +27,8 @@ pub enum RuntimeKind {
 }
 
 impl RuntimeKind {
-    pub const ALL: [RuntimeKind; 5] = [
-        RuntimeKind::Local,
-        RuntimeKind::Oci,
-        RuntimeKind::Docker,
-        RuntimeKind::Slurm,
-        RuntimeKind::Kubernetes,
-    ];
+    pub const ALL: [RuntimeKind; 5] =
+        [RuntimeKind::Local, RuntimeKind::Oci, RuntimeKind::Docker, RuntimeKind::Slurm, RuntimeKind::Kubernetes];
 
     pub fn as_str(self) -> &'static str {
         match self {

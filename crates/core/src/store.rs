@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use ferry_spec::Workload;
-use rusqlite::types::ValueRef;
 use rusqlite::config::DbConfig;
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
@@ -349,9 +349,8 @@ impl Store {
     /// after recording the end). Returns whether the whole log was copied and
     /// emptied (not when the wait ran out).
     pub fn checkpoint(&self) -> Result<bool> {
-        let (busy, log, copied): (i64, i64, i64) = self
-            .conn()
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let (busy, log, copied): (i64, i64, i64) =
+            self.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(busy == 0 && log == copied)
     }
 
@@ -463,9 +462,8 @@ impl Store {
         let mut conn = self.conn();
         // Most calls find nothing new (a refresh of a settled workload): answer
         // those from a read, without queueing for the write lock.
-        let current: Option<String> = conn
-            .query_row("SELECT status FROM workloads WHERE id = ?1", [id.as_str()], |r| r.get(0))
-            .optional()?;
+        let current: Option<String> =
+            conn.query_row("SELECT status FROM workloads WHERE id = ?1", [id.as_str()], |r| r.get(0)).optional()?;
         if let Some(current) = current {
             let current = decode_status(id.as_str(), "status", &current)?;
             if current == *status || current.is_terminal() {
@@ -473,9 +471,8 @@ impl Store {
             }
         }
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let current: Option<String> = tx
-            .query_row("SELECT status FROM workloads WHERE id = ?1", [id.as_str()], |r| r.get(0))
-            .optional()?;
+        let current: Option<String> =
+            tx.query_row("SELECT status FROM workloads WHERE id = ?1", [id.as_str()], |r| r.get(0)).optional()?;
         let Some(current) = current else {
             return Err(StoreError::NotFound { query: id.to_string(), suggestion: None });
         };
@@ -910,11 +907,21 @@ mod tests {
             let other = &other;
             let rival = new("web");
             scope.spawn(move || tx.send(other.reserve(&rival).map(drop)).unwrap());
-            assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "a second reservation must wait for the first");
-            let h = Handle { runtime: RuntimeKind::Local, workload: w.id.clone(), native_id: "1".into(), details: Default::default() };
+            assert!(
+                rx.recv_timeout(Duration::from_millis(300)).is_err(),
+                "a second reservation must wait for the first"
+            );
+            let h = Handle {
+                runtime: RuntimeKind::Local,
+                workload: w.id.clone(),
+                native_id: "1".into(),
+                details: Default::default(),
+            };
             let written = held.commit(Some(&h), &Status::Pending).unwrap();
             assert_eq!(written, s.get(&w.id).unwrap(), "commit returns the record as stored");
-            let second = rx.recv_timeout(Duration::from_secs(10)).expect("the second reservation is answered once the first commits");
+            let second = rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("the second reservation is answered once the first commits");
             assert!(matches!(second, Err(StoreError::NameInUse { ref id, .. }) if *id == w.id.as_str()), "{second:?}");
         });
         let db = new("db");
@@ -961,7 +968,12 @@ mod tests {
         assert!(matches!(s.record_status(&id, &Status::Running, Utc::now()), Err(StoreError::NotFound { .. })));
         assert!(matches!(s.history(&id), Err(StoreError::NotFound { .. })));
         assert!(matches!(s.remove(&id), Err(StoreError::NotFound { .. })));
-        let h = Handle { runtime: RuntimeKind::Local, workload: id.clone(), native_id: "1".into(), details: Default::default() };
+        let h = Handle {
+            runtime: RuntimeKind::Local,
+            workload: id.clone(),
+            native_id: "1".into(),
+            details: Default::default(),
+        };
         assert!(matches!(s.set_handle(&id, &h), Err(StoreError::NotFound { .. })));
     }
 
@@ -1072,7 +1084,12 @@ mod tests {
     fn adopt_records_once_with_handle_and_status() {
         let (_d, s) = open();
         let w = new("found");
-        let h = Handle { runtime: RuntimeKind::Local, workload: w.id.clone(), native_id: "7".into(), details: Default::default() };
+        let h = Handle {
+            runtime: RuntimeKind::Local,
+            workload: w.id.clone(),
+            native_id: "7".into(),
+            details: Default::default(),
+        };
         assert!(s.adopt(&w, &h, &Status::Running).unwrap());
         assert!(!s.adopt(&w, &h, &Status::Running).unwrap());
         let r = s.get(&w.id).unwrap();

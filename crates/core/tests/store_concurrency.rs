@@ -184,7 +184,10 @@ fn processes_hammering_one_file_lose_nothing() {
     let private = (CHILDREN * PER_CHILD) as i64;
     assert_eq!(count(&path, "SELECT COUNT(*) FROM workloads WHERE name LIKE 'proc%'"), private);
     assert_eq!(count(&path, "SELECT COUNT(*) FROM workloads WHERE name LIKE 'shared-%'"), SHARED_NAMES as i64);
-    assert_eq!(count(&path, "SELECT COUNT(DISTINCT name) FROM workloads WHERE name LIKE 'shared-%'"), SHARED_NAMES as i64);
+    assert_eq!(
+        count(&path, "SELECT COUNT(DISTINCT name) FROM workloads WHERE name LIKE 'shared-%'"),
+        SHARED_NAMES as i64
+    );
     assert_eq!(count(&path, "SELECT COUNT(*) FROM status_events"), private * 4 + SHARED_NAMES as i64);
     assert_eq!(integrity(&path), "ok");
     assert!(reads > 0, "the parent never managed to read");

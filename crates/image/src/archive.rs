@@ -31,11 +31,8 @@ pub fn import(store: &ImageStore, path: &Path, tag: Option<&Reference>) -> Resul
     let f = File::open(path).map_err(StoreError::io(format!("open {}", path.display())))?;
     let mut input = BufReader::new(f);
     let head = std::io::BufRead::fill_buf(&mut input).map_err(StoreError::io(format!("read {}", path.display())))?;
-    let reader: Box<dyn Read> = if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(input))
-    } else {
-        Box::new(input)
-    };
+    let reader: Box<dyn Read> =
+        if head.starts_with(&[0x1f, 0x8b]) { Box::new(flate2::read::GzDecoder::new(input)) } else { Box::new(input) };
     let tmp = tempfile::Builder::new()
         .prefix("import-")
         .tempdir_in(store.root().join("tmp"))
@@ -151,7 +148,8 @@ fn import_oci_layout(
         let mut manifest_desc = d.clone();
         // An index inside the archive: take this machine's platform.
         if d.media_type == MEDIA_OCI_INDEX || d.media_type == MEDIA_DOCKER_LIST {
-            let inner: Index = parse_json(&std::fs::read(blob(&d.digest)?).map_err(StoreError::io("read index"))?, "nested index")?;
+            let inner: Index =
+                parse_json(&std::fs::read(blob(&d.digest)?).map_err(StoreError::io("read index"))?, "nested index")?;
             manifest_desc = crate::registry::pick_platform(&inner.manifests)
                 .ok_or_else(|| StoreError::Invalid(format!("{}: no image for this platform", archive.display())))?
                 .clone();

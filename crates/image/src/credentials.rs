@@ -58,7 +58,9 @@ pub fn credentials_for(path: &Path, registry: &str) -> Result<Option<Credentials
         return Ok(None);
     };
     let bad = || CredentialsError::BadAuth { path: path.into(), registry: registry.into() };
-    if let (Some(u), Some(p)) = (entry.get("username").and_then(|v| v.as_str()), entry.get("password").and_then(|v| v.as_str())) {
+    if let (Some(u), Some(p)) =
+        (entry.get("username").and_then(|v| v.as_str()), entry.get("password").and_then(|v| v.as_str()))
+    {
         return Ok(Some(Credentials { username: u.into(), password: p.into() }));
     }
     let Some(auth) = entry.get("auth").and_then(|v| v.as_str()) else { return Ok(None) };

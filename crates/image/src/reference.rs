@@ -146,7 +146,10 @@ mod tests {
         assert_eq!(parse("busybox").to_string(), "docker.io/library/busybox:latest");
         assert_eq!(parse("team/app:1.2").to_string(), "docker.io/team/app:1.2");
         let r = parse("localhost:5000/mnist:1");
-        assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("localhost:5000", "mnist", Some("1")));
+        assert_eq!(
+            (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+            ("localhost:5000", "mnist", Some("1"))
+        );
         assert!(r.insecure());
         assert_eq!(parse("localhost/x").registry, "localhost");
         assert_eq!(parse("ghcr.io/a/b/c").tag_or_digest(), "latest");

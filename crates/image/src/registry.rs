@@ -46,7 +46,8 @@ pub fn show_progress() -> bool {
 }
 
 fn client_for(r: &Reference) -> oci_client::Client {
-    let protocol = if r.insecure() { ClientProtocol::HttpsExcept(vec![r.registry.clone()]) } else { ClientProtocol::Https };
+    let protocol =
+        if r.insecure() { ClientProtocol::HttpsExcept(vec![r.registry.clone()]) } else { ClientProtocol::Https };
     oci_client::Client::new(ClientConfig { protocol, ..Default::default() })
 }
 
@@ -74,9 +75,13 @@ pub fn pick_platform(list: &[Descriptor]) -> Option<&Descriptor> {
         "aarch64" => "arm64",
         other => other,
     };
-    list.iter()
-        .find(|d| d.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch))
-        .or_else(|| if list.len() == 1 { list.first() } else { None })
+    list.iter().find(|d| d.platform.as_ref().is_some_and(|p| p.os == "linux" && p.architecture == arch)).or_else(|| {
+        if list.len() == 1 {
+            list.first()
+        } else {
+            None
+        }
+    })
 }
 
 const ACCEPTED: &[&str] = &[MEDIA_OCI_MANIFEST, MEDIA_DOCKER_MANIFEST, MEDIA_OCI_INDEX, MEDIA_DOCKER_LIST];
@@ -93,7 +98,8 @@ pub async fn pull(store: &ImageStore, r: &Reference, progress: bool) -> Result<I
     };
     let top = oci_ref(r, None);
     client.auth(&top, &auth, RegistryOperation::Pull).await.map_err(err("authenticate for"))?;
-    let (mut body, mut digest) = client.pull_manifest_raw(&top, &auth, ACCEPTED).await.map_err(err("pull manifest of"))?;
+    let (mut body, mut digest) =
+        client.pull_manifest_raw(&top, &auth, ACCEPTED).await.map_err(err("pull manifest of"))?;
     let probe: serde_json::Value = parse_json(&body, &format!("manifest of {reference}"))?;
     if probe.get("manifests").is_some() {
         let list: Index = parse_json(&body, &format!("index of {reference}"))?;
@@ -113,7 +119,8 @@ pub async fn pull(store: &ImageStore, r: &Reference, progress: bool) -> Result<I
     let manifest: Manifest = parse_json(&body, &format!("manifest of {reference}"))?;
     let bars = progress.then(MultiProgress::new);
     let client = Arc::new(client);
-    let blobs: Vec<Descriptor> = std::iter::once(manifest.config.clone()).chain(manifest.layers.iter().cloned()).collect();
+    let blobs: Vec<Descriptor> =
+        std::iter::once(manifest.config.clone()).chain(manifest.layers.iter().cloned()).collect();
     futures::stream::iter(blobs.into_iter().filter(|d| !store.has_blob(&d.digest)))
         .map(|d| {
             let client = client.clone();
@@ -161,11 +168,17 @@ async fn fetch_blob(
     d: &Descriptor,
     bar: Option<&ProgressBar>,
 ) -> Result<(), FetchError> {
-    let desc = OciDescriptor { media_type: d.media_type.clone(), digest: d.digest.clone(), size: d.size as i64, ..Default::default() };
+    let desc = OciDescriptor {
+        media_type: d.media_type.clone(),
+        digest: d.digest.clone(),
+        size: d.size as i64,
+        ..Default::default()
+    };
     let mut stream = client.pull_blob_stream(image, &desc).await.map_err(FetchError::Registry)?;
     let mut w = store.blob_writer().map_err(FetchError::Store)?;
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| FetchError::Store(StoreError::Io { context: format!("download {}", d.digest), source: e }))?;
+        let chunk = chunk
+            .map_err(|e| FetchError::Store(StoreError::Io { context: format!("download {}", d.digest), source: e }))?;
         // Writes are small and to the local disk; blocking here is cheaper
         // than a thread hop per chunk.
         w.write_chunk(&chunk).map_err(FetchError::Store)?;
@@ -194,7 +207,8 @@ pub async fn push(store: &ImageStore, source: &str, dest: &Reference, progress: 
     let target = oci_ref(dest, None);
     client.auth(&target, &auth, RegistryOperation::Push).await.map_err(err("authenticate for"))?;
     let bars = progress.then(MultiProgress::new);
-    let blobs: Vec<Descriptor> = std::iter::once(img.manifest.config.clone()).chain(img.manifest.layers.iter().cloned()).collect();
+    let blobs: Vec<Descriptor> =
+        std::iter::once(img.manifest.config.clone()).chain(img.manifest.layers.iter().cloned()).collect();
     for d in blobs {
         if client.blob_exists(&target, &d.digest).await.map_err(err("check blob in"))? {
             continue;

@@ -222,16 +222,14 @@ impl BlobWriter {
         let actual = format!("sha256:{}", hex::encode(self.hasher.finalize_reset()));
         if let Some(expected) = expected {
             if expected != actual {
-                return Err(StoreError::DigestMismatch {
-                    what: "blob".into(),
-                    expected: expected.to_string(),
-                    actual,
-                });
+                return Err(StoreError::DigestMismatch { what: "blob".into(), expected: expected.to_string(), actual });
             }
         }
         self.tmp.as_file().sync_all().map_err(StoreError::io("sync blob"))?;
         let dest = self.blobs.join(digest_hex(&actual)?);
-        self.tmp.persist(&dest).map_err(|e| StoreError::Io { context: format!("store {}", dest.display()), source: e.error })?;
+        self.tmp
+            .persist(&dest)
+            .map_err(|e| StoreError::Io { context: format!("store {}", dest.display()), source: e.error })?;
         Ok(actual)
     }
 }
@@ -380,8 +378,7 @@ impl ImageStore {
     }
 
     fn load(&self, reference: &str, manifest_digest: &str) -> Result<Image> {
-        let manifest: Manifest =
-            parse_json(&self.read_blob(manifest_digest)?, &format!("manifest of {reference}"))?;
+        let manifest: Manifest = parse_json(&self.read_blob(manifest_digest)?, &format!("manifest of {reference}"))?;
         let config: ImageConfig =
             parse_json(&self.read_blob(&manifest.config.digest)?, &format!("config of {reference}"))?;
         if config.rootfs.diff_ids.len() != manifest.layers.len() {
@@ -443,7 +440,8 @@ impl ImageStore {
             if let Ok(img) = self.load("", &d.digest) {
                 keep_blobs.insert(img.manifest.config.digest.clone());
                 keep_blobs.extend(img.manifest.layers.iter().map(|l| l.digest.clone()));
-                keep_layers.extend(img.config.rootfs.diff_ids.iter().filter_map(|d| digest_hex(d).ok().map(String::from)));
+                keep_layers
+                    .extend(img.config.rootfs.diff_ids.iter().filter_map(|d| digest_hex(d).ok().map(String::from)));
             }
         }
         let mut report = PruneReport::default();
@@ -460,7 +458,8 @@ impl ImageStore {
         if layers_too {
             let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
             let layers = self.root.join("layers");
-            for e in std::fs::read_dir(&layers).map_err(StoreError::io(format!("list {}", layers.display())))?.flatten() {
+            for e in std::fs::read_dir(&layers).map_err(StoreError::io(format!("list {}", layers.display())))?.flatten()
+            {
                 let name = e.file_name().to_string_lossy().into_owned();
                 let path = e.path();
                 if keep_layers.contains(&name) || mounts.contains(path.to_string_lossy().as_ref()) {
@@ -536,7 +535,8 @@ pub(crate) fn write_atomic(path: &Path, body: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(StoreError::io(format!("write {}", path.display())))?;
     tmp.write_all(body).map_err(StoreError::io(format!("write {}", path.display())))?;
-    tmp.persist(path).map_err(|e| StoreError::Io { context: format!("replace {}", path.display()), source: e.error })?;
+    tmp.persist(path)
+        .map_err(|e| StoreError::Io { context: format!("replace {}", path.display()), source: e.error })?;
     Ok(())
 }
 

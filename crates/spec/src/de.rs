@@ -12,9 +12,7 @@
 
 use std::fmt;
 
-use serde::de::{
-    self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor,
-};
+use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::field_path::FieldPath;
 use crate::suggest;
@@ -31,11 +29,7 @@ pub(crate) struct DeError {
 
 impl DeError {
     fn new(message: String) -> Self {
-        DeError {
-            message,
-            pos: None,
-            path: None,
-        }
+        DeError { message, pos: None, path: None }
     }
 }
 
@@ -53,19 +47,11 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        DeError::new(format!(
-            "expected {}, got {}",
-            plain_expected(exp),
-            plain_unexpected(&unexp)
-        ))
+        DeError::new(format!("expected {}, got {}", plain_expected(exp), plain_unexpected(&unexp)))
     }
 
     fn invalid_value(unexp: de::Unexpected<'_>, exp: &dyn de::Expected) -> Self {
-        DeError::new(format!(
-            "expected {}, got {}",
-            plain_expected(exp),
-            plain_unexpected(&unexp)
-        ))
+        DeError::new(format!("expected {}, got {}", plain_expected(exp), plain_unexpected(&unexp)))
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
@@ -82,11 +68,7 @@ impl de::Error for DeError {
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
-        let list = expected
-            .iter()
-            .map(|v| format!("{v:?}"))
-            .collect::<Vec<_>>()
-            .join(" or ");
+        let list = expected.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(" or ");
         let mut msg = format!("expected {list}, got {}", quote_for_message(variant));
         if let Some(s) = suggest::closest(variant, expected) {
             msg.push_str(&format!("; did you mean {s:?}?"));
@@ -134,10 +116,7 @@ fn plain_unexpected(u: &de::Unexpected<'_>) -> String {
 
 /// Deserialize `T` from a node; errors carry position and path.
 pub(crate) fn from_node<'de, T: serde::Deserialize<'de>>(node: &Node) -> Result<T, DeError> {
-    T::deserialize(NodeDe {
-        node,
-        path: FieldPath::root(),
-    })
+    T::deserialize(NodeDe { node, path: FieldPath::root() })
 }
 
 struct NodeDe<'a> {
@@ -175,24 +154,16 @@ impl NodeDe<'_> {
 
     /// An integer in `min..=max`, with a message in words otherwise.
     fn integer(&self, min: i128, max: i128) -> Result<i128, DeError> {
-        let what = if min == 0 {
-            "a whole number (0 or more)"
-        } else {
-            "a whole number"
-        };
+        let what = if min == 0 { "a whole number (0 or more)" } else { "a whole number" };
         match self.resolved() {
             Some(Resolved::Int(n)) if (min..=max).contains(&n) => Ok(n),
-            Some(Resolved::Int(n)) if n < min => {
-                self.fail(format!("expected {what}, got {}", self.got()))
+            Some(Resolved::Int(n)) if n < min => self.fail(format!("expected {what}, got {}", self.got())),
+            Some(Resolved::Int(_) | Resolved::HugeInt) => {
+                self.fail(format!("expected a whole number up to {max}, got {}", self.got()))
             }
-            Some(Resolved::Int(_) | Resolved::HugeInt) => self.fail(format!(
-                "expected a whole number up to {max}, got {}",
-                self.got()
-            )),
-            Some(Resolved::Str) if self.quoted_number() => self.fail(format!(
-                "expected {what}, got the string {} (remove the quotes)",
-                self.got()
-            )),
+            Some(Resolved::Str) if self.quoted_number() => {
+                self.fail(format!("expected {what}, got the string {} (remove the quotes)", self.got()))
+            }
             _ => self.fail(format!("expected {what}, got {}", self.got())),
         }
     }
@@ -201,10 +172,9 @@ impl NodeDe<'_> {
         match self.resolved() {
             Some(Resolved::Int(n)) => Ok(n as f64),
             Some(Resolved::Float(f)) => Ok(f),
-            Some(Resolved::Str) if self.quoted_number() => self.fail(format!(
-                "expected a number, got the string {} (remove the quotes)",
-                self.got()
-            )),
+            Some(Resolved::Str) if self.quoted_number() => {
+                self.fail(format!("expected a number, got the string {} (remove the quotes)", self.got()))
+            }
             _ => self.fail(format!("expected a number, got {}", self.got())),
         }
     }
@@ -222,8 +192,7 @@ macro_rules! deserialize_int {
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
             let n = self.integer(<$t>::MIN as i128, <$t>::MAX as i128)?;
             // In range by construction; the conversion cannot fail.
-            let n = <$t>::try_from(n)
-                .map_err(|_| self.locate(DeError::new("integer out of range".into())))?;
+            let n = <$t>::try_from(n).map_err(|_| self.locate(DeError::new("integer out of range".into())))?;
             let r = visitor.$visit(n);
             r.map_err(|e| self.locate(e))
         }
@@ -313,10 +282,7 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
         let r = if self.node.is_null() {
             visitor.visit_none()
         } else {
-            visitor.visit_some(NodeDe {
-                node: self.node,
-                path: self.path.clone(),
-            })
+            visitor.visit_some(NodeDe { node: self.node, path: self.path.clone() })
         };
         r.map_err(|e| self.locate(e))
     }
@@ -330,24 +296,13 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
         }
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
         self.deserialize_unit(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(
-        self,
-        _name: &'static str,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
         let path = self.path.clone();
-        let r = visitor.visit_newtype_struct(NodeDe {
-            node: self.node,
-            path,
-        });
+        let r = visitor.visit_newtype_struct(NodeDe { node: self.node, path });
         r.map_err(|e| self.locate(e))
     }
 
@@ -357,18 +312,11 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
             _ if self.node.is_null() => &[],
             _ => return self.fail(format!("expected a list, got {}", self.got())),
         };
-        let r = visitor.visit_seq(Seq {
-            items: items.iter().enumerate(),
-            path: &self.path,
-        });
+        let r = visitor.visit_seq(Seq { items: items.iter().enumerate(), path: &self.path });
         r.map_err(|e| self.locate(e))
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(
-        self,
-        _len: usize,
-        visitor: V,
-    ) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -385,18 +333,9 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
         let entries: &[crate::yaml::Entry] = match &self.node.value {
             Value::Map(entries) => entries,
             _ if self.node.is_null() => &[],
-            _ => {
-                return self.fail(format!(
-                    "expected a mapping (key: value lines), got {}",
-                    self.got()
-                ))
-            }
+            _ => return self.fail(format!("expected a mapping (key: value lines), got {}", self.got())),
         };
-        let r = visitor.visit_map(Map {
-            entries: entries.iter(),
-            value: None,
-            path: &self.path,
-        });
+        let r = visitor.visit_map(Map { entries: entries.iter(), value: None, path: &self.path });
         r.map_err(|e| self.locate(e))
     }
 
@@ -421,11 +360,7 @@ impl<'de> Deserializer<'de> for NodeDe<'_> {
                 r.map_err(|e: DeError| self.locate(e))
             }
             _ => {
-                let list = variants
-                    .iter()
-                    .map(|v| format!("{v:?}"))
-                    .collect::<Vec<_>>()
-                    .join(" or ");
+                let list = variants.iter().map(|v| format!("{v:?}")).collect::<Vec<_>>().join(" or ");
                 self.fail(format!("expected {list}, got {}", self.got()))
             }
         }
@@ -449,21 +384,12 @@ struct Seq<'a, I> {
 impl<'de, 'a, I: Iterator<Item = (usize, &'a Node)>> SeqAccess<'de> for Seq<'a, I> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(
-        &mut self,
-        seed: T,
-    ) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
             None => Ok(None),
             Some((i, node)) => {
-                let de = NodeDe {
-                    node,
-                    path: self.path.index(i),
-                };
-                let ctx = NodeDe {
-                    node,
-                    path: de.path.clone(),
-                };
+                let de = NodeDe { node, path: self.path.index(i) };
+                let ctx = NodeDe { node, path: de.path.clone() };
                 seed.deserialize(de).map(Some).map_err(|e| ctx.locate(e))
             }
         }
@@ -479,39 +405,22 @@ struct Map<'a, I> {
 impl<'de, 'a, I: Iterator<Item = &'a crate::yaml::Entry>> MapAccess<'de> for Map<'a, I> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         let Some(entry) = self.entries.next() else {
             return Ok(None);
         };
         let key_text = entry.key.scalar_text().unwrap_or_default();
         let path = self.path.key(key_text);
         self.value = Some((&entry.value, path.clone()));
-        let ctx = NodeDe {
-            node: &entry.key,
-            path: path.clone(),
-        };
-        seed.deserialize(NodeDe {
-            node: &entry.key,
-            path,
-        })
-        .map(Some)
-        .map_err(|e| ctx.locate(e))
+        let ctx = NodeDe { node: &entry.key, path: path.clone() };
+        seed.deserialize(NodeDe { node: &entry.key, path }).map(Some).map_err(|e| ctx.locate(e))
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let Some((node, path)) = self.value.take() else {
-            return Err(DeError::new(
-                "internal error: value requested before key".into(),
-            ));
+            return Err(DeError::new("internal error: value requested before key".into()));
         };
-        let ctx = NodeDe {
-            node,
-            path: path.clone(),
-        };
-        seed.deserialize(NodeDe { node, path })
-            .map_err(|e| ctx.locate(e))
+        let ctx = NodeDe { node, path: path.clone() };
+        seed.deserialize(NodeDe { node, path }).map_err(|e| ctx.locate(e))
     }
 }

@@ -66,14 +66,10 @@ impl FromStr for Duration {
         let mut total: u128 = 0;
         let mut last_unit: Option<usize> = None;
         while !rest.is_empty() {
-            let number_end = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .unwrap_or(rest.len());
+            let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
             let (number, after) = rest.split_at(number_end);
             let after = after.trim_start();
-            let unit_end = after
-                .find(|c: char| !c.is_ascii_alphabetic())
-                .unwrap_or(after.len());
+            let unit_end = after.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(after.len());
             let (unit, after) = after.split_at(unit_end);
             if number.is_empty() {
                 return Err(err(None));
@@ -82,15 +78,12 @@ impl FromStr for Duration {
                 return Err(err(Some(unit_hint(unit))));
             };
             if last_unit.is_some_and(|last| idx <= last) {
-                return Err(err(Some(
-                    "units must go from largest to smallest, each at most once".into(),
-                )));
+                return Err(err(Some("units must go from largest to smallest, each at most once".into())));
             }
             last_unit = Some(idx);
             let part = scaled(number, UNITS[idx].1).ok_or_else(|| err(None))?;
-            total = total
-                .checked_add(part.map_err(|h| err(Some(h.into())))?)
-                .ok_or_else(|| err(Some(TOO_LONG.into())))?;
+            total =
+                total.checked_add(part.map_err(|h| err(Some(h.into())))?).ok_or_else(|| err(Some(TOO_LONG.into())))?;
             rest = after.trim_start();
         }
         if total == 0 {
@@ -111,18 +104,12 @@ fn scaled(number: &str, unit: u128) -> Option<Result<u128, &'static str>> {
     }
     let mut mantissa: u128 = 0;
     for d in int.bytes().chain(frac.bytes()) {
-        match mantissa
-            .checked_mul(10)
-            .and_then(|m| m.checked_add(u128::from(d - b'0')))
-        {
+        match mantissa.checked_mul(10).and_then(|m| m.checked_add(u128::from(d - b'0'))) {
             Some(m) => mantissa = m,
             None => return Some(Err(TOO_LONG)),
         }
     }
-    let Some(scale) = u32::try_from(frac.len())
-        .ok()
-        .and_then(|n| 10u128.checked_pow(n))
-    else {
+    let Some(scale) = u32::try_from(frac.len()).ok().and_then(|n| 10u128.checked_pow(n)) else {
         return Some(Err("too many digits"));
     };
     let Some(total) = mantissa.checked_mul(unit) else {
@@ -199,11 +186,7 @@ impl Visitor<'_> for DurationVisitor {
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Duration, E> {
         if v == 0 {
-            return Err(E::custom(ParseValueError::new(
-                EXPECTED,
-                v,
-                Some("must be longer than zero".into()),
-            )));
+            return Err(E::custom(ParseValueError::new(EXPECTED, v, Some("must be longer than zero".into()))));
         }
         Ok(Duration(std::time::Duration::from_secs(v)))
     }
@@ -211,29 +194,17 @@ impl Visitor<'_> for DurationVisitor {
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
         match u64::try_from(v) {
             Ok(v) => self.visit_u64(v),
-            Err(_) => Err(E::custom(ParseValueError::new(
-                EXPECTED,
-                v,
-                Some("must be positive".into()),
-            ))),
+            Err(_) => Err(E::custom(ParseValueError::new(EXPECTED, v, Some("must be positive".into())))),
         }
     }
 
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Duration, E> {
         let hint = if v < 0 { "must be positive" } else { TOO_LONG };
-        Err(E::custom(ParseValueError::new(
-            EXPECTED,
-            v,
-            Some(hint.into()),
-        )))
+        Err(E::custom(ParseValueError::new(EXPECTED, v, Some(hint.into()))))
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Duration, E> {
-        Err(E::custom(ParseValueError::new(
-            EXPECTED,
-            v,
-            Some(format!("add a unit, e.g. {v}s")),
-        )))
+        Err(E::custom(ParseValueError::new(EXPECTED, v, Some(format!("add a unit, e.g. {v}s")))))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
@@ -262,9 +233,7 @@ mod tests {
     use super::*;
 
     fn secs(s: &str) -> Result<f64, String> {
-        s.parse::<Duration>()
-            .map(|d| d.0.as_secs_f64())
-            .map_err(|e| e.to_string())
+        s.parse::<Duration>().map(|d| d.0.as_secs_f64()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -292,14 +261,8 @@ mod tests {
             e("1h30"),
             r#"expected a duration like 2h30m, got "1h30" (every number needs a unit: d h m s ms us ns)"#
         );
-        assert_eq!(
-            e("0s"),
-            r#"expected a duration like 2h30m, got "0s" (must be longer than zero)"#
-        );
-        assert_eq!(
-            e("90"),
-            r#"expected a duration like 2h30m, got "90" (add a unit, e.g. 90s)"#
-        );
+        assert_eq!(e("0s"), r#"expected a duration like 2h30m, got "0s" (must be longer than zero)"#);
+        assert_eq!(e("90"), r#"expected a duration like 2h30m, got "90" (add a unit, e.g. 90s)"#);
         assert!(e("-5m").ends_with("(must be positive)"));
         assert!(e("30m1h").ends_with("(units must go from largest to smallest, each at most once)"));
         assert!(e("1m1m").contains("largest to smallest"));
@@ -321,10 +284,7 @@ mod tests {
         assert_eq!(d("36h"), "1d12h");
         assert_eq!(d("1500ms"), "1s500ms");
         assert_eq!(
-            Duration(std::time::Duration::MAX)
-                .to_string()
-                .parse::<Duration>()
-                .unwrap(),
+            Duration(std::time::Duration::MAX).to_string().parse::<Duration>().unwrap(),
             Duration(std::time::Duration::MAX)
         );
     }

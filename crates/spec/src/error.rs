@@ -36,13 +36,7 @@ impl SpecError {
 
     /// An error with no position: the file could not be read.
     pub(crate) fn io(file: &Path, message: impl Into<String>) -> Self {
-        SpecError {
-            file: file.to_path_buf(),
-            line: 0,
-            column: 0,
-            path: String::new(),
-            message: message.into(),
-        }
+        SpecError { file: file.to_path_buf(), line: 0, column: 0, path: String::new(), message: message.into() }
     }
 }
 

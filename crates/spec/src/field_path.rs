@@ -66,10 +66,7 @@ impl fmt::Display for FieldPath {
 }
 
 fn needs_quotes(key: &str) -> bool {
-    key.is_empty()
-        || !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/'))
+    key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/'))
 }
 
 #[cfg(test)]
@@ -80,16 +77,8 @@ mod tests {
     fn renders_keys_indices_and_odd_keys() {
         let p = FieldPath::of(&["ports"]).index(1).key("port");
         assert_eq!(p.to_string(), "ports[1].port");
-        let p = FieldPath::of(&[
-            "runtime",
-            "kubernetes",
-            "node_selector",
-            "kubernetes.io/arch",
-        ]);
-        assert_eq!(
-            p.to_string(),
-            r#"runtime.kubernetes.node_selector."kubernetes.io/arch""#
-        );
+        let p = FieldPath::of(&["runtime", "kubernetes", "node_selector", "kubernetes.io/arch"]);
+        assert_eq!(p.to_string(), r#"runtime.kubernetes.node_selector."kubernetes.io/arch""#);
         assert_eq!(FieldPath::root().to_string(), "");
         assert_eq!(FieldPath::root().index(0).to_string(), "[0]");
     }

@@ -41,8 +41,7 @@ use yaml::{Pos, Value};
 
 /// Read and validate a workload file.
 pub fn load(path: &Path) -> Result<Workload, SpecError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| SpecError::io(path, format!("cannot read file: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| SpecError::io(path, format!("cannot read file: {e}")))?;
     parse_bytes(&bytes, path)
 }
 
@@ -77,9 +76,7 @@ pub fn parse_str(src: &str, file: &Path) -> Result<Workload, SpecError> {
             "the file is empty: a workload needs at least `name` and `command` or `run`",
         )
     };
-    let root = yaml::parse(src)
-        .map_err(|e| SpecError::at(file, e.pos, &e.path, e.message))?
-        .ok_or_else(empty)?;
+    let root = yaml::parse(src).map_err(|e| SpecError::at(file, e.pos, &e.path, e.message))?.ok_or_else(empty)?;
     match &root.value {
         Value::Map(_) => {}
         _ if root.is_null() => return Err(empty()),
@@ -88,10 +85,7 @@ pub fn parse_str(src: &str, file: &Path) -> Result<Workload, SpecError> {
                 file,
                 root.pos,
                 &FieldPath::root(),
-                format!(
-                    "expected a mapping of workload fields (name: ..., command: ...), got {}",
-                    root.describe()
-                ),
+                format!("expected a mapping of workload fields (name: ..., command: ...), got {}", root.describe()),
             ))
         }
     }
@@ -134,22 +128,15 @@ fn locate(root: &yaml::Node, path: &FieldPath, on_key: bool) -> Pos {
 /// Field-specific advice for the mistakes people make most.
 fn with_hint(path: &FieldPath, message: String) -> String {
     use field_path::Seg;
-    let keys: Vec<&str> = path
-        .0
-        .iter()
-        .map(|s| {
-            if let Seg::Key(k) = s {
-                k.as_str()
-            } else {
-                "[]"
+    let keys: Vec<&str> = path.0.iter().map(|s| if let Seg::Key(k) = s { k.as_str() } else { "[]" }).collect();
+    let hint =
+        match (keys.as_slice(), message.starts_with("expected a list"), message.starts_with("expected a mapping")) {
+            (["command"], true, _) => {
+                "write it as a list like [\"python\", \"train.py\"], or use `run:` for a shell command line"
             }
-        })
-        .collect();
-    let hint = match (keys.as_slice(), message.starts_with("expected a list"), message.starts_with("expected a mapping")) {
-        (["command"], true, _) => "write it as a list like [\"python\", \"train.py\"], or use `run:` for a shell command line",
-        (["inputs" | "outputs", _], _, true) => "write a binding as {path: some/dir}",
-        (["env"], _, true) => "write it as a mapping like {NAME: \"value\"}",
-        _ => return message,
-    };
+            (["inputs" | "outputs", _], _, true) => "write a binding as {path: some/dir}",
+            (["env"], _, true) => "write it as a mapping like {NAME: \"value\"}",
+            _ => return message,
+        };
     format!("{message}; {hint}")
 }

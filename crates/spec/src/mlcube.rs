@@ -98,9 +98,8 @@ fn read(path: &Path) -> Result<Node, SpecError> {
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(path: &Path, node: &Node) -> Result<T, SpecError> {
-    crate::de::from_node(node).map_err(|e| {
-        SpecError::at(path, e.pos.unwrap_or(node.pos), &e.path.unwrap_or_default(), e.message)
-    })
+    crate::de::from_node(node)
+        .map_err(|e| SpecError::at(path, e.pos.unwrap_or(node.pos), &e.path.unwrap_or_default(), e.message))
 }
 
 /// An error located at the field `keys` (or its nearest written ancestor).
@@ -208,10 +207,7 @@ fn import_mlcube_yaml(req: &MlcubeRequest, platform: Option<&str>) -> Result<Imp
     if !path.is_file() {
         return Err(SpecError::io(
             &path,
-            format!(
-                "no mlcube.yaml here, and --task {:?} is not a task file (nor run/{}.yaml)",
-                req.task, req.task
-            ),
+            format!("no mlcube.yaml here, and --task {:?} is not a task file (nor run/{}.yaml)", req.task, req.task),
         ));
     }
     let root = read(&path)?;
@@ -232,23 +228,22 @@ fn import_mlcube_yaml(req: &MlcubeRequest, platform: Option<&str>) -> Result<Imp
     }
     let entrypoint: Option<Vec<String>> =
         task.entrypoint.as_ref().map(|e| e.split_whitespace().map(str::to_string).collect());
-    let (command, run) = match (&entrypoint, local) {
-        (Some(words), _) if !words.is_empty() => {
-            // Replace the image's ENTRYPOINT; binding args arrive as "$@".
-            let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
-            (None, Some(format!("exec {} \"$@\"", quoted.join(" "))))
-        }
-        (_, true) => {
-            return Err(error_at(
+    let (command, run) =
+        match (&entrypoint, local) {
+            (Some(words), _) if !words.is_empty() => {
+                // Replace the image's ENTRYPOINT; binding args arrive as "$@".
+                let quoted: Vec<String> = words.iter().map(|w| shell_quote(w)).collect();
+                (None, Some(format!("exec {} \"$@\"", quoted.join(" "))))
+            }
+            (_, true) => return Err(error_at(
                 &path,
                 &root,
                 &["tasks", &req.task],
                 "--platform local runs the task on this machine and needs tasks.<task>.entrypoint (the program to run)",
-            ))
-        }
-        // The image's ENTRYPOINT gets the task name first, as `docker run IMAGE TASK --param=…`.
-        _ => (Some(vec![req.task.clone()]), None),
-    };
+            )),
+            // The image's ENTRYPOINT gets the task name first, as `docker run IMAGE TASK --param=…`.
+            _ => (Some(vec![req.task.clone()]), None),
+        };
     let mut inputs = BTreeMap::new();
     let mut outputs = BTreeMap::new();
     for (section, params, into) in
@@ -263,9 +258,8 @@ fn import_mlcube_yaml(req: &MlcubeRequest, platform: Option<&str>) -> Result<Imp
                     "Ferry outputs are directories (created before the task starts); make this a directory parameter",
                 ));
             }
-            let rel = workspace_path(p.default_path()).map_err(|why| {
-                error_at(&path, &root, &["tasks", &req.task, "parameters", section, name], why)
-            })?;
+            let rel = workspace_path(p.default_path())
+                .map_err(|why| error_at(&path, &root, &["tasks", &req.task, "parameters", section, name], why))?;
             into.insert(name.clone(), Binding { path: rel });
         }
     }
@@ -513,7 +507,10 @@ mod tests {
         write(d.path(), "mlcube.yaml", MLCUBE);
         let req = MlcubeRequest { dir: d.path().into(), task: "evaluate".into(), ..Default::default() };
         let err = import(&req).unwrap_err().to_string();
-        assert!(err.contains("mlcube.yaml:") && err.contains("no task \"evaluate\"") && err.contains("download, train"), "{err}");
+        assert!(
+            err.contains("mlcube.yaml:") && err.contains("no task \"evaluate\"") && err.contains("download, train"),
+            "{err}"
+        );
         let req = MlcubeRequest {
             dir: d.path().into(),
             task: "train".into(),
@@ -545,7 +542,10 @@ mod tests {
             "name: x\ndocker: {image: i}\ntasks:\n  t:\n    parameters:\n      outputs:\n        log: {type: file, default: log.txt}\n",
         );
         let err = import(&req).unwrap_err().to_string();
-        assert!(err.contains("mlcube.yaml:7:") && err.contains("outputs.log.type") && err.contains("directories"), "{err}");
+        assert!(
+            err.contains("mlcube.yaml:7:") && err.contains("outputs.log.type") && err.contains("directories"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -574,7 +574,10 @@ mod tests {
         assert_eq!(w.command, Some(vec![]));
         assert_eq!(w.retries, 4);
         let k = w.runtime.kubernetes.unwrap();
-        assert_eq!(k.volumes["data_dir"], KubernetesVolume { pvc: "mlcube-input".into(), sub_path: Some("workspace/data".into()) });
+        assert_eq!(
+            k.volumes["data_dir"],
+            KubernetesVolume { pvc: "mlcube-input".into(), sub_path: Some("workspace/data".into()) }
+        );
         assert_eq!(k.volumes["model_dir"].pvc, "mlcube-output");
         // By name, with the default platform file.
         let req = MlcubeRequest { dir: cube.clone(), task: "kubernetes".into(), ..Default::default() };

@@ -37,16 +37,8 @@ pub struct ParseValueError {
 }
 
 impl ParseValueError {
-    pub(crate) fn new(
-        expected: &'static str,
-        got: impl fmt::Display,
-        hint: Option<String>,
-    ) -> Self {
-        ParseValueError {
-            expected,
-            got: got.to_string(),
-            hint,
-        }
+    pub(crate) fn new(expected: &'static str, got: impl fmt::Display, hint: Option<String>) -> Self {
+        ParseValueError { expected, got: got.to_string(), hint }
     }
 }
 
@@ -55,14 +47,8 @@ const EXPECTED: &str = "a quantity like 4Gi or 512M";
 /// Regex the JSON Schema uses for the string form.
 pub(crate) const PATTERN: &str = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E)?$";
 
-const BINARY: [(&str, u64); 6] = [
-    ("Ei", 1 << 60),
-    ("Pi", 1 << 50),
-    ("Ti", 1 << 40),
-    ("Gi", 1 << 30),
-    ("Mi", 1 << 20),
-    ("Ki", 1 << 10),
-];
+const BINARY: [(&str, u64); 6] =
+    [("Ei", 1 << 60), ("Pi", 1 << 50), ("Ti", 1 << 40), ("Gi", 1 << 30), ("Mi", 1 << 20), ("Ki", 1 << 10)];
 const DECIMAL: [(&str, u64); 6] = [
     ("E", 1_000_000_000_000_000_000),
     ("P", 1_000_000_000_000_000),
@@ -79,11 +65,7 @@ fn multiplier(suffix: &str) -> Option<u64> {
     if suffix == "K" {
         return Some(1000);
     }
-    BINARY
-        .iter()
-        .chain(DECIMAL.iter())
-        .find(|(s, _)| *s == suffix)
-        .map(|(_, m)| *m)
+    BINARY.iter().chain(DECIMAL.iter()).find(|(s, _)| *s == suffix).map(|(_, m)| *m)
 }
 
 impl FromStr for Quantity {
@@ -98,9 +80,7 @@ impl FromStr for Quantity {
         if s.starts_with('-') {
             return Err(err(Some("must not be negative".into())));
         }
-        let number_end = s
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(s.len());
+        let number_end = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
         let (number, suffix) = s.split_at(number_end);
         let (int, frac) = number.split_once('.').unwrap_or((number, ""));
         if int.is_empty() || (number.contains('.') && frac.is_empty()) || frac.contains('.') {
@@ -110,47 +90,31 @@ impl FromStr for Quantity {
             return Err(err(Some(suffix_hint(int, suffix))));
         };
         let digits = int.bytes().chain(frac.bytes());
-        let too_large = || {
-            err(Some(format!(
-                "larger than the maximum, {}",
-                Quantity(u64::MAX)
-            )))
-        };
+        let too_large = || err(Some(format!("larger than the maximum, {}", Quantity(u64::MAX))));
         let mut mantissa: u128 = 0;
         for d in digits {
-            mantissa = mantissa
-                .checked_mul(10)
-                .and_then(|m| m.checked_add(u128::from(d - b'0')))
-                .ok_or_else(too_large)?;
+            mantissa =
+                mantissa.checked_mul(10).and_then(|m| m.checked_add(u128::from(d - b'0'))).ok_or_else(too_large)?;
         }
         let scale = u32::try_from(frac.len())
             .ok()
             .and_then(|n| 10u128.checked_pow(n))
             .ok_or_else(|| err(Some("too many digits".into())))?;
-        let total = mantissa
-            .checked_mul(u128::from(mult))
-            .ok_or_else(too_large)?;
+        let total = mantissa.checked_mul(u128::from(mult)).ok_or_else(too_large)?;
         if total % scale != 0 {
             return Err(err(Some("not a whole number of bytes".into())));
         }
-        u64::try_from(total / scale)
-            .map(Quantity)
-            .map_err(|_| too_large())
+        u64::try_from(total / scale).map(Quantity).map_err(|_| too_large())
     }
 }
 
 /// Why a suffix is wrong, with the likely intended spelling.
 fn suffix_hint(number: &str, suffix: &str) -> String {
     if suffix == "m" {
-        return format!(
-            "a lowercase \"m\" means thousandths; did you mean \"{number}M\" or \"{number}Mi\"?"
-        );
+        return format!("a lowercase \"m\" means thousandths; did you mean \"{number}M\" or \"{number}Mi\"?");
     }
     let upper = suffix.to_ascii_uppercase();
-    let stem = ["IB", "B", "I"]
-        .iter()
-        .find_map(|t| upper.strip_suffix(t))
-        .unwrap_or(&upper);
+    let stem = ["IB", "B", "I"].iter().find_map(|t| upper.strip_suffix(t)).unwrap_or(&upper);
     if let Some(letter) = stem.chars().next().filter(|_| stem.len() == 1) {
         let dec = if letter == 'K' { 'k' } else { letter };
         if multiplier(&dec.to_string()).is_some() {
@@ -164,10 +128,7 @@ impl fmt::Display for Quantity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
         let largest = |table: &[(&str, u64)]| {
-            table
-                .iter()
-                .find(|(_, m)| b != 0 && b.checked_rem(*m) == Some(0))
-                .map(|(s, m)| format!("{}{s}", b / m))
+            table.iter().find(|(_, m)| b != 0 && b.checked_rem(*m) == Some(0)).map(|(s, m)| format!("{}{s}", b / m))
         };
         let plain = b.to_string();
         // Shortest wins; on a tie binary before decimal before plain bytes.
@@ -208,13 +169,9 @@ impl Visitor<'_> for QuantityVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
-        u64::try_from(v).map(Quantity).map_err(|_| {
-            E::custom(ParseValueError::new(
-                EXPECTED,
-                v,
-                Some("must not be negative".into()),
-            ))
-        })
+        u64::try_from(v)
+            .map(Quantity)
+            .map_err(|_| E::custom(ParseValueError::new(EXPECTED, v, Some("must not be negative".into()))))
     }
 
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Quantity, E> {
@@ -231,11 +188,7 @@ impl Visitor<'_> for QuantityVisitor {
         if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 9_007_199_254_740_992.0 {
             return Ok(Quantity(v as u64));
         }
-        Err(E::custom(ParseValueError::new(
-            EXPECTED,
-            v,
-            Some("not a whole number of bytes".into()),
-        )))
+        Err(E::custom(ParseValueError::new(EXPECTED, v, Some("not a whole number of bytes".into()))))
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Quantity, E> {
@@ -264,9 +217,7 @@ mod tests {
     use super::*;
 
     fn q(s: &str) -> Result<u64, String> {
-        s.parse::<Quantity>()
-            .map(Quantity::bytes)
-            .map_err(|e| e.to_string())
+        s.parse::<Quantity>().map(Quantity::bytes).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -286,41 +237,21 @@ mod tests {
 
     #[test]
     fn rejects_with_reasons() {
-        assert_eq!(
-            q("lots").unwrap_err(),
-            r#"expected a quantity like 4Gi or 512M, got "lots""#
-        );
+        assert_eq!(q("lots").unwrap_err(), r#"expected a quantity like 4Gi or 512M, got "lots""#);
         assert_eq!(
             q("4X").unwrap_err(),
             r#"expected a quantity like 4Gi or 512M, got "4X" (units are Ki Mi Gi Ti Pi Ei (powers of 1024) or k M G T P E (powers of 1000))"#
         );
-        assert_eq!(
-            q("").unwrap_err(),
-            r#"expected a quantity like 4Gi or 512M, got """#
-        );
+        assert_eq!(q("").unwrap_err(), r#"expected a quantity like 4Gi or 512M, got """#);
         assert!(q("-1Gi").unwrap_err().ends_with("(must not be negative)"));
-        assert!(q("0.1Ki")
-            .unwrap_err()
-            .ends_with("(not a whole number of bytes)"));
-        assert!(q("1.5")
-            .unwrap_err()
-            .ends_with("(not a whole number of bytes)"));
+        assert!(q("0.1Ki").unwrap_err().ends_with("(not a whole number of bytes)"));
+        assert!(q("1.5").unwrap_err().ends_with("(not a whole number of bytes)"));
         assert!(q("16Ei").unwrap_err().contains("larger than the maximum"));
-        assert!(q("18446744073709551616")
-            .unwrap_err()
-            .contains("larger than the maximum"));
-        assert!(q("99999999999999999999999999999999999999999999")
-            .unwrap_err()
-            .contains("larger than the maximum"));
-        assert!(q("512m")
-            .unwrap_err()
-            .contains(r#"did you mean "512M" or "512Mi"?"#));
-        assert!(q("4GB")
-            .unwrap_err()
-            .contains(r#"did you mean "4G" or "4Gi"?"#));
-        assert!(q("4gib")
-            .unwrap_err()
-            .contains(r#"did you mean "4G" or "4Gi"?"#));
+        assert!(q("18446744073709551616").unwrap_err().contains("larger than the maximum"));
+        assert!(q("99999999999999999999999999999999999999999999").unwrap_err().contains("larger than the maximum"));
+        assert!(q("512m").unwrap_err().contains(r#"did you mean "512M" or "512Mi"?"#));
+        assert!(q("4GB").unwrap_err().contains(r#"did you mean "4G" or "4Gi"?"#));
+        assert!(q("4gib").unwrap_err().contains(r#"did you mean "4G" or "4Gi"?"#));
         for bad in ["Gi", ".5Gi", "5.Gi", "1.2.3", "4 Gi", "+4", "0x10", "1e3"] {
             assert!(q(bad).is_err(), "{bad} should not parse");
         }

@@ -67,15 +67,8 @@ mod tests {
         ] {
             assert!(props.contains_key(field), "missing property {field}");
         }
-        assert_eq!(
-            props.len(),
-            19,
-            "a model field without a schema property, or the reverse"
-        );
-        assert_eq!(
-            s["properties"]["name"]["pattern"],
-            json!(r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$")
-        );
+        assert_eq!(props.len(), 19, "a model field without a schema property, or the reverse");
+        assert_eq!(s["properties"]["name"]["pattern"], json!(r"^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$"));
         assert_eq!(s["properties"]["nodes"]["minimum"], json!(1));
     }
 
@@ -100,17 +93,11 @@ mod tests {
     #[test]
     fn quantity_and_duration_are_strings_or_integers() {
         let s = json_schema();
-        for (name, pattern) in [
-            ("Quantity", crate::quantity::PATTERN),
-            ("Duration", crate::duration::PATTERN),
-        ] {
+        for (name, pattern) in [("Quantity", crate::quantity::PATTERN), ("Duration", crate::duration::PATTERN)] {
             let def = &s["$defs"][name];
             assert_eq!(def["type"], json!(["string", "integer"]), "{name}");
             assert_eq!(def["pattern"], json!(pattern), "{name}");
-            assert!(
-                def["description"].as_str().is_some_and(|d| !d.is_empty()),
-                "{name}"
-            );
+            assert!(def["description"].as_str().is_some_and(|d| !d.is_empty()), "{name}");
         }
     }
 }

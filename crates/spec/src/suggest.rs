@@ -44,9 +44,7 @@ pub(crate) fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str
     }
     // `data` for `data_dir`: a unique candidate extending what was typed.
     if lower.len() >= 3 {
-        let mut extending = candidates
-            .iter()
-            .filter(|c| c.to_ascii_lowercase().starts_with(&lower));
+        let mut extending = candidates.iter().filter(|c| c.to_ascii_lowercase().starts_with(&lower));
         if let (Some(c), None) = (extending.next(), extending.next()) {
             return Some(c);
         }
@@ -54,12 +52,7 @@ pub(crate) fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str
     let max = (input.chars().count() / 3).max(1);
     candidates
         .iter()
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
-                *c,
-            )
-        })
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), *c))
         .filter(|(d, _)| *d <= max)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -69,16 +62,7 @@ pub(crate) fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str
 mod tests {
     use super::closest;
 
-    const FIELDS: &[&str] = &[
-        "name",
-        "resources",
-        "command",
-        "run",
-        "env",
-        "workdir",
-        "gpus",
-        "gpu_type",
-    ];
+    const FIELDS: &[&str] = &["name", "resources", "command", "run", "env", "workdir", "gpus", "gpu_type"];
 
     #[test]
     fn typos_aliases_and_case() {
@@ -89,10 +73,7 @@ mod tests {
         assert_eq!(closest("Name", FIELDS), Some("name"));
         assert_eq!(closest("gpu-type", FIELDS), Some("gpu_type"));
         assert_eq!(closest("wrokdir", FIELDS), Some("workdir"));
-        assert_eq!(
-            closest("data", &["data_dir", "model_dir"]),
-            Some("data_dir")
-        );
+        assert_eq!(closest("data", &["data_dir", "model_dir"]), Some("data_dir"));
         // Ambiguous prefixes suggest nothing.
         assert_eq!(closest("gpu_t", &["gpu_type", "gpu_total"]), None);
     }

@@ -26,19 +26,11 @@ struct Issues(Vec<Issue>);
 
 impl Issues {
     fn value(&mut self, path: FieldPath, message: impl Into<String>) {
-        self.0.push(Issue {
-            path,
-            on_key: false,
-            message: message.into(),
-        });
+        self.0.push(Issue { path, on_key: false, message: message.into() });
     }
 
     fn key(&mut self, path: FieldPath, message: impl Into<String>) {
-        self.0.push(Issue {
-            path,
-            on_key: true,
-            message: message.into(),
-        });
+        self.0.push(Issue { path, on_key: true, message: message.into() });
     }
 }
 
@@ -50,15 +42,9 @@ pub(crate) fn check(w: &Workload) -> Vec<Issue> {
     check_program(w, &mut out);
     if let Some(image) = &w.image {
         if image.trim().is_empty() {
-            out.value(
-                p(&["image"]),
-                "must not be empty (leave `image` out to run as a host process)",
-            );
+            out.value(p(&["image"]), "must not be empty (leave `image` out to run as a host process)");
         } else if image.chars().any(char::is_whitespace) {
-            out.value(
-                p(&["image"]),
-                format!("image references cannot contain spaces, got {image:?}"),
-            );
+            out.value(p(&["image"]), format!("image references cannot contain spaces, got {image:?}"));
         }
     }
     if let Some(dir) = &w.workdir {
@@ -70,7 +56,10 @@ pub(crate) fn check(w: &Workload) -> Vec<Issue> {
         if !is_identifier(k) {
             out.key(p(&["env", k]), format!("{k:?} is not a valid environment variable name: use letters, digits and '_', not starting with a digit"));
         } else if k.to_ascii_uppercase().starts_with("FERRY_IO_") {
-            out.key(p(&["env", k]), "names starting with FERRY_IO_ are reserved: Ferry sets them for inputs and outputs");
+            out.key(
+                p(&["env", k]),
+                "names starting with FERRY_IO_ are reserved: Ferry sets them for inputs and outputs",
+            );
         }
         if v.contains('\0') {
             out.value(p(&["env", k]), "must not contain a NUL character");
@@ -83,26 +72,17 @@ pub(crate) fn check(w: &Workload) -> Vec<Issue> {
         }
     }
     if w.mpi.as_deref().is_some_and(|m| m.trim().is_empty()) {
-        out.value(
-            p(&["mpi"]),
-            "must not be empty (leave `mpi` out for no MPI)",
-        );
+        out.value(p(&["mpi"]), "must not be empty (leave `mpi` out for no MPI)");
     }
     check_ports(w, &mut out);
     check_bindings(w, &mut out);
     if let Some(b) = &w.build {
         if b.base.trim().is_empty() {
-            out.value(
-                p(&["build", "base"]),
-                "must not be empty: name the base image, e.g. python:3.11-slim",
-            );
+            out.value(p(&["build", "base"]), "must not be empty: name the base image, e.g. python:3.11-slim");
         }
         for (i, step) in b.setup.iter().enumerate() {
             if step.trim().is_empty() {
-                out.value(
-                    p(&["build", "setup"]).index(i),
-                    "a setup step must not be empty",
-                );
+                out.value(p(&["build", "setup"]).index(i), "a setup step must not be empty");
             }
         }
     }
@@ -151,13 +131,8 @@ fn slugify(name: &str) -> String {
             s.push('-');
         }
     }
-    let s: String = s
-        .trim_matches(|c: char| !c.is_ascii_alphanumeric())
-        .chars()
-        .take(63)
-        .collect();
-    s.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
-        .to_owned()
+    let s: String = s.trim_matches(|c: char| !c.is_ascii_alphanumeric()).chars().take(63).collect();
+    s.trim_end_matches(|c: char| !c.is_ascii_alphanumeric()).to_owned()
 }
 
 fn check_program(w: &Workload, out: &mut Issues) {
@@ -175,7 +150,10 @@ fn check_program(w: &Workload, out: &mut Issues) {
     }
     if let Some(cmd) = &w.command {
         match cmd.first() {
-            None => out.value(p(&["command"]), "must not be empty: give the program and its arguments, e.g. [\"python\", \"train.py\"]"),
+            None => out.value(
+                p(&["command"]),
+                "must not be empty: give the program and its arguments, e.g. [\"python\", \"train.py\"]",
+            ),
             Some(prog) if prog.trim().is_empty() => {
                 out.value(p(&["command"]).index(0), "the program name must not be empty")
             }
@@ -204,29 +182,17 @@ fn check_resources(w: &Workload, out: &mut Issues) {
     let p = |f: &str| FieldPath::of(&["resources", f]);
     if let Some(c) = r.cpus {
         if !(c.is_finite() && c > 0.0) {
-            out.value(
-                p("cpus"),
-                format!("must be a number greater than 0, got {c}"),
-            );
+            out.value(p("cpus"), format!("must be a number greater than 0, got {c}"));
         }
     }
     if r.memory.is_some_and(|m| m.bytes() == 0) {
-        out.value(
-            p("memory"),
-            "must be more than 0 bytes (leave `memory` out for no limit)",
-        );
+        out.value(p("memory"), "must be more than 0 bytes (leave `memory` out for no limit)");
     }
     if let Some(t) = &r.gpu_type {
         if t.trim().is_empty() {
-            out.value(
-                p("gpu_type"),
-                "must not be empty (leave `gpu_type` out to accept any GPU)",
-            );
+            out.value(p("gpu_type"), "must not be empty (leave `gpu_type` out to accept any GPU)");
         } else if r.gpus.unwrap_or(0) < 1 {
-            out.value(
-                p("gpu_type"),
-                format!("gpu_type {t:?} needs `gpus` set to 1 or more"),
-            );
+            out.value(p("gpu_type"), format!("gpu_type {t:?} needs `gpus` set to 1 or more"));
         }
     }
     if let Some(n) = r.pids {
@@ -260,19 +226,10 @@ fn check_ports(w: &Workload, out: &mut Issues) {
             out.value(at("port"), "must be from 1 to 65535, got 0");
         }
         if let Some(first) = names.insert(&port.name, i) {
-            out.value(
-                at("name"),
-                format!(
-                    "port name {:?} is already used by ports[{first}]",
-                    port.name
-                ),
-            );
+            out.value(at("name"), format!("port name {:?} is already used by ports[{first}]", port.name));
         }
         if let Some(first) = numbers.insert(port.port, i) {
-            out.value(
-                at("port"),
-                format!("port {} is already used by ports[{first}]", port.port),
-            );
+            out.value(at("port"), format!("port {} is already used by ports[{first}]", port.port));
         }
     }
 }
@@ -280,9 +237,7 @@ fn check_ports(w: &Workload, out: &mut Issues) {
 /// `[A-Za-z_][A-Za-z0-9_]*`.
 pub(crate) fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -298,12 +253,7 @@ fn check_bindings(w: &Workload, out: &mut Issues) {
             }
             match seen.get(&name.to_ascii_uppercase()) {
                 Some((_, other)) if *other == name.as_str() => {
-                    out.key(
-                        key.clone(),
-                        format!(
-                            "{name:?} is both an input and an output; give them different names"
-                        ),
-                    );
+                    out.key(key.clone(), format!("{name:?} is both an input and an output; give them different names"));
                 }
                 Some((other_section, other)) => out.key(
                     key.clone(),
@@ -334,12 +284,12 @@ pub(crate) fn relative_inside(path: &Path) -> Result<(), String> {
         return Err("must not contain a NUL character".into());
     }
     if path.is_absolute() || shown.starts_with('/') {
-        return Err(format!(
-            "{shown:?} is absolute; write it relative to the workload file's directory"
-        ));
+        return Err(format!("{shown:?} is absolute; write it relative to the workload file's directory"));
     }
     if shown.starts_with('~') {
-        return Err(format!("{shown:?}: `~` is not expanded; write the path relative to the workload file's directory"));
+        return Err(format!(
+            "{shown:?}: `~` is not expanded; write the path relative to the workload file's directory"
+        ));
     }
     let mut depth: usize = 0;
     for c in path.components() {
@@ -347,14 +297,12 @@ pub(crate) fn relative_inside(path: &Path) -> Result<(), String> {
             Component::Normal(_) => depth += 1,
             Component::CurDir => {}
             Component::ParentDir => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| format!("{shown:?} climbs out of the workload file's directory; paths must stay inside it"))?;
+                depth = depth.checked_sub(1).ok_or_else(|| {
+                    format!("{shown:?} climbs out of the workload file's directory; paths must stay inside it")
+                })?;
             }
             Component::RootDir | Component::Prefix(_) => {
-                return Err(format!(
-                    "{shown:?} is absolute; write it relative to the workload file's directory"
-                ));
+                return Err(format!("{shown:?} is absolute; write it relative to the workload file's directory"));
             }
         }
     }
@@ -388,15 +336,13 @@ fn check_kubernetes(w: &Workload, out: &mut Issues) {
     }
     if let Some(rc) = &k.runtime_class {
         if !is_dns_subdomain(rc) {
-            out.value(p("runtime_class"), format!("{rc:?} is not a valid RuntimeClass name: use lowercase letters, digits, '-' and '.'"));
+            out.value(
+                p("runtime_class"),
+                format!("{rc:?} is not a valid RuntimeClass name: use lowercase letters, digits, '-' and '.'"),
+            );
         }
     }
-    let bindings: BTreeSet<&str> = w
-        .inputs
-        .keys()
-        .chain(w.outputs.keys())
-        .map(String::as_str)
-        .collect();
+    let bindings: BTreeSet<&str> = w.inputs.keys().chain(w.outputs.keys()).map(String::as_str).collect();
     let candidates: Vec<&str> = bindings.iter().copied().collect();
     for (name, vol) in &k.volumes {
         let at = p("volumes").key(name);
@@ -404,28 +350,17 @@ fn check_kubernetes(w: &Workload, out: &mut Issues) {
             let mut msg = format!("{name:?} is not an input or output");
             match suggest::closest(name, &candidates) {
                 Some(s) => msg.push_str(&format!(", did you mean {s:?}?")),
-                None if candidates.is_empty() => {
-                    msg.push_str("; this workload has no inputs or outputs")
-                }
-                None => msg.push_str(&format!(
-                    "; inputs and outputs are: {}",
-                    candidates.join(", ")
-                )),
+                None if candidates.is_empty() => msg.push_str("; this workload has no inputs or outputs"),
+                None => msg.push_str(&format!("; inputs and outputs are: {}", candidates.join(", "))),
             }
             out.key(at.clone(), msg);
         }
         if vol.pvc.trim().is_empty() {
-            out.value(
-                at.key("pvc"),
-                "must not be empty: name the PersistentVolumeClaim",
-            );
+            out.value(at.key("pvc"), "must not be empty: name the PersistentVolumeClaim");
         }
         if let Some(sub) = &vol.sub_path {
             if let Err(m) = relative_inside(Path::new(sub)) {
-                out.value(
-                    at.key("sub_path"),
-                    m.replace("the workload file's directory", "the volume"),
-                );
+                out.value(at.key("sub_path"), m.replace("the workload file's directory", "the volume"));
             }
         }
     }
@@ -451,10 +386,7 @@ fn check_slurm(w: &Workload, out: &mut Issues) {
         if e.trim().is_empty() {
             out.value(p("extra").index(i), "must not be empty");
         } else if e.chars().any(char::is_control) {
-            out.value(
-                p("extra").index(i),
-                "must not contain line breaks or control characters",
-            );
+            out.value(p("extra").index(i), "must not contain line breaks or control characters");
         }
     }
 }

@@ -31,10 +31,7 @@ impl Pos {
 
     fn from_marker(m: &Marker) -> Pos {
         // saphyr-parser lines are 1-based, columns 0-based.
-        Pos {
-            line: m.line().max(1),
-            column: m.col() + 1,
-        }
+        Pos { line: m.line().max(1), column: m.col() + 1 }
     }
 }
 
@@ -104,9 +101,7 @@ impl Node {
         for seg in &path.0 {
             match (seg, &node.value) {
                 (Seg::Key(k), Value::Map(entries)) => {
-                    let e = entries
-                        .iter()
-                        .find(|e| e.key.scalar_text() == Some(k.as_str()))?;
+                    let e = entries.iter().find(|e| e.key.scalar_text() == Some(k.as_str()))?;
                     key = Some(&e.key);
                     node = &e.value;
                 }
@@ -186,22 +181,14 @@ pub(crate) fn parse(src: &str) -> Result<Option<Node>, SyntaxError> {
                     return Err(SyntaxError {
                         pos: Pos::from_marker(&span.start),
                         path: FieldPath::root(),
-                        message: "found a second YAML document (after `---`); a workload file holds exactly one"
-                            .into(),
+                        message: "found a second YAML document (after `---`); a workload file holds exactly one".into(),
                     });
                 }
             }
             Event::Alias(id) => {
-                let node = b
-                    .anchors
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| b.error(&span, "alias to an unknown anchor"))?;
+                let node = b.anchors.get(&id).cloned().ok_or_else(|| b.error(&span, "alias to an unknown anchor"))?;
                 b.count(size(&node), &span)?;
-                let node = Node {
-                    pos: Pos::from_marker(&span.start),
-                    value: node.value,
-                };
+                let node = Node { pos: Pos::from_marker(&span.start), value: node.value };
                 b.push_node(node, 0)?;
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -210,33 +197,22 @@ pub(crate) fn parse(src: &str) -> Result<Option<Node>, SyntaxError> {
                     match (tag.is_yaml_core_schema(), tag.suffix.as_str()) {
                         (true, "str") => plain = false,
                         (true, "null" | "bool" | "int" | "float") => {}
-                        _ => {
-                            return Err(b.error(
-                                &span,
-                                &format!("YAML tags like `{tag}` are not supported"),
-                            ))
-                        }
+                        _ => return Err(b.error(&span, &format!("YAML tags like `{tag}` are not supported"))),
                     }
                 }
                 b.count(1, &span)?;
                 let node = Node {
                     pos: Pos::from_marker(&span.start),
-                    value: Value::Scalar(Scalar {
-                        text: text.into_owned(),
-                        plain,
-                    }),
+                    value: Value::Scalar(Scalar { text: text.into_owned(), plain }),
                 };
                 b.push_node(node, anchor)?;
             }
             Event::SequenceStart(anchor, ref tag) | Event::MappingStart(anchor, ref tag) => {
                 let is_seq = matches!(event, Event::SequenceStart(..));
                 if let Some(tag) = tag {
-                    let ok = tag.is_yaml_core_schema()
-                        && tag.suffix == if is_seq { "seq" } else { "map" };
+                    let ok = tag.is_yaml_core_schema() && tag.suffix == if is_seq { "seq" } else { "map" };
                     if !ok {
-                        return Err(
-                            b.error(&span, &format!("YAML tags like `{tag}` are not supported"))
-                        );
+                        return Err(b.error(&span, &format!("YAML tags like `{tag}` are not supported")));
                     }
                 }
                 if b.stack.len() >= MAX_DEPTH {
@@ -245,19 +221,9 @@ pub(crate) fn parse(src: &str) -> Result<Option<Node>, SyntaxError> {
                 b.count(1, &span)?;
                 let pos = Pos::from_marker(&span.start);
                 b.stack.push(if is_seq {
-                    Frame::Seq {
-                        pos,
-                        anchor,
-                        items: Vec::new(),
-                    }
+                    Frame::Seq { pos, anchor, items: Vec::new() }
                 } else {
-                    Frame::Map {
-                        pos,
-                        anchor,
-                        entries: Vec::new(),
-                        key: None,
-                        seen: HashMap::new(),
-                    }
+                    Frame::Map { pos, anchor, entries: Vec::new(), key: None, seen: HashMap::new() }
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
@@ -265,25 +231,8 @@ pub(crate) fn parse(src: &str) -> Result<Option<Node>, SyntaxError> {
                     return Err(b.error(&span, "unbalanced end of a collection"));
                 };
                 let (node, anchor) = match frame {
-                    Frame::Seq { pos, anchor, items } => (
-                        Node {
-                            pos,
-                            value: Value::Seq(items),
-                        },
-                        anchor,
-                    ),
-                    Frame::Map {
-                        pos,
-                        anchor,
-                        entries,
-                        ..
-                    } => (
-                        Node {
-                            pos,
-                            value: Value::Map(entries),
-                        },
-                        anchor,
-                    ),
+                    Frame::Seq { pos, anchor, items } => (Node { pos, value: Value::Seq(items) }, anchor),
+                    Frame::Map { pos, anchor, entries, .. } => (Node { pos, value: Value::Map(entries) }, anchor),
                 };
                 b.push_node(node, anchor)?;
             }
@@ -314,18 +263,8 @@ fn size(node: &Node) -> usize {
 
 /// A collection being filled.
 enum Frame {
-    Seq {
-        pos: Pos,
-        anchor: usize,
-        items: Vec<Node>,
-    },
-    Map {
-        pos: Pos,
-        anchor: usize,
-        entries: Vec<Entry>,
-        key: Option<Node>,
-        seen: HashMap<String, Pos>,
-    },
+    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
+    Map { pos: Pos, anchor: usize, entries: Vec<Entry>, key: Option<Node>, seen: HashMap<String, Pos> },
 }
 
 #[derive(Default)]
@@ -343,9 +282,7 @@ impl Builder {
         for frame in &self.stack {
             match frame {
                 Frame::Seq { items, .. } => segs.push(Seg::Index(items.len())),
-                Frame::Map { key: Some(k), .. } => {
-                    segs.push(Seg::Key(k.scalar_text().unwrap_or_default().to_owned()))
-                }
+                Frame::Map { key: Some(k), .. } => segs.push(Seg::Key(k.scalar_text().unwrap_or_default().to_owned())),
                 Frame::Map { key: None, .. } => break,
             }
         }
@@ -353,20 +290,15 @@ impl Builder {
     }
 
     fn error(&self, span: &Span, message: &str) -> SyntaxError {
-        SyntaxError {
-            pos: Pos::from_marker(&span.start),
-            path: self.path(),
-            message: message.to_owned(),
-        }
+        SyntaxError { pos: Pos::from_marker(&span.start), path: self.path(), message: message.to_owned() }
     }
 
     fn count(&mut self, n: usize, span: &Span) -> Result<(), SyntaxError> {
         self.nodes = self.nodes.saturating_add(n);
         if self.nodes > MAX_NODES {
-            return Err(self.error(
-                span,
-                &format!("document too large (more than {MAX_NODES} values, counting aliases)"),
-            ));
+            return Err(
+                self.error(span, &format!("document too large (more than {MAX_NODES} values, counting aliases)"))
+            );
         }
         Ok(())
     }
@@ -384,20 +316,14 @@ impl Builder {
                 }
             }
             Some(Frame::Seq { items, .. }) => items.push(node),
-            Some(Frame::Map {
-                entries, key, seen, ..
-            }) => match key.take() {
-                Some(k) => entries.push(Entry {
-                    key: k,
-                    value: node,
-                }),
+            Some(Frame::Map { entries, key, seen, .. }) => match key.take() {
+                Some(k) => entries.push(Entry { key: k, value: node }),
                 None => {
                     let Value::Scalar(s) = &node.value else {
                         return Err(SyntaxError {
                             pos: node.pos,
                             path,
-                            message: "mapping keys must be plain names, not lists or mappings"
-                                .into(),
+                            message: "mapping keys must be plain names, not lists or mappings".into(),
                         });
                     };
                     if let Some(first) = seen.get(&s.text) {
@@ -426,9 +352,7 @@ fn resolve_plain(t: &str) -> Resolved {
         "" | "~" | "null" | "Null" | "NULL" => return Resolved::Null,
         "true" | "True" | "TRUE" => return Resolved::Bool(true),
         "false" | "False" | "FALSE" => return Resolved::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
-            return Resolved::Float(f64::INFINITY)
-        }
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Resolved::Float(f64::INFINITY),
         "-.inf" | "-.Inf" | "-.INF" => return Resolved::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Resolved::Float(f64::NAN),
         _ => {}
@@ -500,17 +424,9 @@ mod tests {
     #[test]
     fn positions_are_one_based_and_point_at_values() {
         let n = root("name: x\nresources:\n  memory: lots\n");
-        let (key, value) = n
-            .find(&FieldPath::of(&["resources", "memory"]))
-            .expect("found");
+        let (key, value) = n.find(&FieldPath::of(&["resources", "memory"])).expect("found");
         assert_eq!(key.map(|k| k.pos), Some(Pos { line: 3, column: 3 }));
-        assert_eq!(
-            value.pos,
-            Pos {
-                line: 3,
-                column: 11
-            }
-        );
+        assert_eq!(value.pos, Pos { line: 3, column: 11 });
     }
 
     #[test]
@@ -535,7 +451,9 @@ mod tests {
         let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let p = i - 1;
-            bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
         }
         let e = parse(&bomb).unwrap_err();
         assert!(e.message.contains("document too large"), "{}", e.message);
@@ -561,9 +479,6 @@ mod tests {
         assert_eq!(resolve_plain(".5"), Resolved::Float(0.5));
         assert_eq!(resolve_plain("4Gi"), Resolved::Str);
         assert_eq!(resolve_plain("1.2.3"), Resolved::Str);
-        assert_eq!(
-            resolve_plain("99999999999999999999999999999999999999999"),
-            Resolved::HugeInt
-        );
+        assert_eq!(resolve_plain("99999999999999999999999999999999999999999"), Resolved::HugeInt);
     }
 }

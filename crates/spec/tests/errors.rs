@@ -39,10 +39,7 @@ fn unknown_field_at_top_level_suggests_closest() {
         err(&with_head("resource:\n  memory: 4Gi\n")),
         r#"ferry.yaml:3:1: resource: unknown field "resource", did you mean "resources"?"#
     );
-    assert_eq!(
-        err(&with_head("cmd: [a]\n")),
-        r#"ferry.yaml:3:1: cmd: unknown field "cmd", did you mean "command"?"#
-    );
+    assert_eq!(err(&with_head("cmd: [a]\n")), r#"ferry.yaml:3:1: cmd: unknown field "cmd", did you mean "command"?"#);
     assert!(err(&with_head("zzzzzz: 1\n")).starts_with(
         r#"ferry.yaml:3:1: zzzzzz: unknown field "zzzzzz"; valid fields are: name, kind, image, command, run,"#
     ));
@@ -99,10 +96,7 @@ fn type_errors_speak_plain_words() {
         err(&with_head("nodes: two\n")),
         r#"ferry.yaml:3:8: nodes: expected a whole number (0 or more), got "two""#
     );
-    assert_eq!(
-        err(&with_head("nodes: -1\n")),
-        "ferry.yaml:3:8: nodes: expected a whole number (0 or more), got -1"
-    );
+    assert_eq!(err(&with_head("nodes: -1\n")), "ferry.yaml:3:8: nodes: expected a whole number (0 or more), got -1");
     assert_eq!(
         err(&with_head("retries: 1.5\n")),
         "ferry.yaml:3:10: retries: expected a whole number (0 or more), got 1.5"
@@ -119,22 +113,13 @@ fn type_errors_speak_plain_words() {
         err(&with_head("resources: {cpus: many}\n")),
         r#"ferry.yaml:3:19: resources.cpus: expected a number, got "many""#
     );
-    assert_eq!(
-        err(&with_head("env: {A: [1]}\n")),
-        "ferry.yaml:3:10: env.A: expected a string, got a list"
-    );
+    assert_eq!(err(&with_head("env: {A: [1]}\n")), "ferry.yaml:3:10: env.A: expected a string, got a list");
     assert_eq!(
         err(&with_head("env: [A=1]\n")),
         r#"ferry.yaml:3:6: env: expected a mapping (key: value lines), got a list; write it as a mapping like {NAME: "value"}"#
     );
-    assert_eq!(
-        err(&with_head("ports: {}\n")),
-        "ferry.yaml:3:8: ports: expected a list, got a mapping"
-    );
-    assert_eq!(
-        err("name:\nrun: x\n"),
-        "ferry.yaml:1:5: name: expected a string, got an empty value"
-    );
+    assert_eq!(err(&with_head("ports: {}\n")), "ferry.yaml:3:8: ports: expected a list, got a mapping");
+    assert_eq!(err("name:\nrun: x\n"), "ferry.yaml:1:5: name: expected a string, got an empty value");
 }
 
 #[test]
@@ -155,10 +140,7 @@ fn binding_as_a_string_gets_a_hint() {
 
 #[test]
 fn unknown_enum_values() {
-    assert_eq!(
-        err(&with_head("kind: batch\n")),
-        r#"ferry.yaml:3:7: kind: expected "job" or "service", got "batch""#
-    );
+    assert_eq!(err(&with_head("kind: batch\n")), r#"ferry.yaml:3:7: kind: expected "job" or "service", got "batch""#);
     assert_eq!(
         err(&with_head("kind: jbo\n")),
         r#"ferry.yaml:3:7: kind: expected "job" or "service", got "jbo"; did you mean "job"?"#
@@ -215,10 +197,7 @@ fn bad_durations() {
 
 #[test]
 fn duplicate_keys() {
-    assert_eq!(
-        err(&with_head("name: y\n")),
-        r#"ferry.yaml:3:1: name: duplicate key "name", first written at line 1"#
-    );
+    assert_eq!(err(&with_head("name: y\n")), r#"ferry.yaml:3:1: name: duplicate key "name", first written at line 1"#);
     assert_eq!(
         err(&with_head("env:\n  FOO: 1\n  FOO: 2\n")),
         r#"ferry.yaml:5:3: env.FOO: duplicate key "FOO", first written at line 4"#
@@ -232,18 +211,12 @@ fn duplicate_keys() {
 
 #[test]
 fn missing_required_fields() {
-    assert_eq!(
-        err("run: x\n"),
-        r#"ferry.yaml:1:1: missing required field "name""#
-    );
+    assert_eq!(err("run: x\n"), r#"ferry.yaml:1:1: missing required field "name""#);
     assert_eq!(
         err(&with_head("inputs:\n  data_dir: {}\n")),
         r#"ferry.yaml:4:13: inputs.data_dir: missing required field "path""#
     );
-    assert_eq!(
-        err(&with_head("build: {setup: [a]}\n")),
-        r#"ferry.yaml:3:8: build: missing required field "base""#
-    );
+    assert_eq!(err(&with_head("build: {setup: [a]}\n")), r#"ferry.yaml:3:8: build: missing required field "base""#);
 }
 
 #[test]
@@ -252,7 +225,10 @@ fn document_shape_errors() {
     assert_eq!(err(""), empty);
     assert_eq!(err("# just a comment\n\n"), empty);
     assert_eq!(err("---\n"), empty);
-    assert_eq!(err("- a\n- b\n"), "ferry.yaml:1:1: expected a mapping of workload fields (name: ..., command: ...), got a list");
+    assert_eq!(
+        err("- a\n- b\n"),
+        "ferry.yaml:1:1: expected a mapping of workload fields (name: ..., command: ...), got a list"
+    );
     assert_eq!(
         err("hello\n"),
         r#"ferry.yaml:1:1: expected a mapping of workload fields (name: ..., command: ...), got "hello""#
@@ -261,20 +237,13 @@ fn document_shape_errors() {
         err("name: x\nrun: a\n---\nname: y\n"),
         "ferry.yaml:3:1: found a second YAML document (after `---`); a workload file holds exactly one"
     );
-    assert_eq!(
-        err(&with_head("!custom key: 1\n")),
-        "ferry.yaml:3:1: YAML tags like `!custom` are not supported"
-    );
+    assert_eq!(err(&with_head("!custom key: 1\n")), "ferry.yaml:3:1: YAML tags like `!custom` are not supported");
     assert_eq!(
         err(&with_head("? [a]\n: 1\n")),
         "ferry.yaml:3:3: mapping keys must be plain names, not lists or mappings"
     );
-    let e =
-        ferry_spec::parse_bytes(b"name: x\nrun: \"\xff\"\n", Path::new("ferry.yaml")).unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "ferry.yaml:2:7: the file is not valid UTF-8 (byte 0xff); save it as UTF-8"
-    );
+    let e = ferry_spec::parse_bytes(b"name: x\nrun: \"\xff\"\n", Path::new("ferry.yaml")).unwrap_err();
+    assert_eq!(e.to_string(), "ferry.yaml:2:7: the file is not valid UTF-8 (byte 0xff); save it as UTF-8");
 }
 
 #[test]
@@ -304,14 +273,8 @@ fn command_and_run() {
         err("name: x\ncommand: []\n"),
         r#"ferry.yaml:2:10: command: must not be empty: give the program and its arguments, e.g. ["python", "train.py"]"#
     );
-    assert_eq!(
-        err("name: x\ncommand: ['', a]\n"),
-        "ferry.yaml:2:11: command[0]: the program name must not be empty"
-    );
-    assert_eq!(
-        err("name: x\nrun: '  '\n"),
-        "ferry.yaml:2:6: run: the script must not be empty"
-    );
+    assert_eq!(err("name: x\ncommand: ['', a]\n"), "ferry.yaml:2:11: command[0]: the program name must not be empty");
+    assert_eq!(err("name: x\nrun: '  '\n"), "ferry.yaml:2:6: run: the script must not be empty");
 }
 
 #[test]
@@ -333,15 +296,11 @@ fn binding_names_and_paths() {
         r#"ferry.yaml:4:3: inputs.data-dir: "data-dir" is not a valid binding name: use letters, digits and '_', not starting with a digit (it becomes FERRY_IO_<NAME> and --<name>=)"#
     );
     assert_eq!(
-        err(&with_head(
-            "inputs: {d: {path: a}}\noutputs: {d: {path: b}}\n"
-        )),
+        err(&with_head("inputs: {d: {path: a}}\noutputs: {d: {path: b}}\n")),
         r#"ferry.yaml:4:11: outputs.d: "d" is both an input and an output; give them different names"#
     );
     assert_eq!(
-        err(&with_head(
-            "inputs: {data: {path: a}}\noutputs: {DATA: {path: b}}\n"
-        )),
+        err(&with_head("inputs: {data: {path: a}}\noutputs: {DATA: {path: b}}\n")),
         r#"ferry.yaml:4:11: outputs.DATA: "DATA" and inputs.data would both be passed as FERRY_IO_DATA"#
     );
     assert_eq!(
@@ -388,14 +347,8 @@ fn resources_rules() {
 
 #[test]
 fn node_counts() {
-    assert_eq!(
-        err(&with_head("nodes: 0\n")),
-        "ferry.yaml:3:8: nodes: must be at least 1, got 0"
-    );
-    assert_eq!(
-        err(&with_head("tasks_per_node: 0\n")),
-        "ferry.yaml:3:17: tasks_per_node: must be at least 1, got 0"
-    );
+    assert_eq!(err(&with_head("nodes: 0\n")), "ferry.yaml:3:8: nodes: must be at least 1, got 0");
+    assert_eq!(err(&with_head("tasks_per_node: 0\n")), "ferry.yaml:3:17: tasks_per_node: must be at least 1, got 0");
 }
 
 #[test]
@@ -405,15 +358,11 @@ fn ports_rules() {
         "ferry.yaml:3:27: ports[0].port: must be from 1 to 65535, got 0"
     );
     assert_eq!(
-        err(&with_head(
-            "ports:\n  - {name: web, port: 80}\n  - {name: web, port: 81}\n"
-        )),
+        err(&with_head("ports:\n  - {name: web, port: 80}\n  - {name: web, port: 81}\n")),
         r#"ferry.yaml:5:12: ports[1].name: port name "web" is already used by ports[0]"#
     );
     assert_eq!(
-        err(&with_head(
-            "ports:\n  - {name: web, port: 80}\n  - {name: api, port: 80}\n"
-        )),
+        err(&with_head("ports:\n  - {name: web, port: 80}\n  - {name: api, port: 80}\n")),
         "ferry.yaml:5:23: ports[1].port: port 80 is already used by ports[0]"
     );
     assert_eq!(
@@ -429,9 +378,7 @@ fn kubernetes_volumes_must_name_bindings() {
         r#"ferry.yaml:6:15: runtime.kubernetes.volumes.data: "data" is not an input or output, did you mean "data_dir"?"#
     );
     assert_eq!(
-        err(&with_head(
-            "runtime: {kubernetes: {volumes: {data: {pvc: x}}}}\n"
-        )),
+        err(&with_head("runtime: {kubernetes: {volumes: {data: {pvc: x}}}}\n")),
         r#"ferry.yaml:3:34: runtime.kubernetes.volumes.data: "data" is not an input or output; this workload has no inputs or outputs"#
     );
     assert_eq!(
@@ -455,14 +402,6 @@ fn build_and_slurm_rules() {
 #[test]
 fn first_problem_in_document_order_wins() {
     // `nodes` (line 3) is reported before `name` (line 4) although rules check `name` first.
-    assert_eq!(
-        err("command: [a]\nrun: b\nnodes: 0\nname: Bad\n")
-            .lines()
-            .count(),
-        1
-    );
-    assert_eq!(
-        err("command: [a]\nnodes: 0\nname: Bad\n"),
-        "ferry.yaml:2:8: nodes: must be at least 1, got 0"
-    );
+    assert_eq!(err("command: [a]\nrun: b\nnodes: 0\nname: Bad\n").lines().count(), 1);
+    assert_eq!(err("command: [a]\nnodes: 0\nname: Bad\n"), "ferry.yaml:2:8: nodes: must be at least 1, got 0");
 }

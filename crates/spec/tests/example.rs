@@ -67,28 +67,9 @@ fn expected() -> Workload {
         nodes: 2,
         tasks_per_node: 4,
         mpi: Some(s("pmix")),
-        ports: vec![
-            Port {
-                name: s("jupyter"),
-                port: 8888,
-            },
-            Port {
-                name: s("ssh"),
-                port: 22,
-            },
-        ],
-        inputs: BTreeMap::from([(
-            s("data_dir"),
-            Binding {
-                path: PathBuf::from("workspace/data"),
-            },
-        )]),
-        outputs: BTreeMap::from([(
-            s("model_dir"),
-            Binding {
-                path: PathBuf::from("workspace/model"),
-            },
-        )]),
+        ports: vec![Port { name: s("jupyter"), port: 8888 }, Port { name: s("ssh"), port: 22 }],
+        inputs: BTreeMap::from([(s("data_dir"), Binding { path: PathBuf::from("workspace/data") })]),
+        outputs: BTreeMap::from([(s("model_dir"), Binding { path: PathBuf::from("workspace/model") })]),
         pass_io_as: PassIoAs::Args,
         retries: 2,
         timeout: Some(Duration(std::time::Duration::from_secs(9000))),
@@ -101,20 +82,8 @@ fn expected() -> Workload {
                 namespace: Some(s("ml")),
                 runtime_class: Some(s("ferry")),
                 volumes: BTreeMap::from([
-                    (
-                        s("data_dir"),
-                        KubernetesVolume {
-                            pvc: s("mlcube-input"),
-                            sub_path: Some(s("mnist")),
-                        },
-                    ),
-                    (
-                        s("model_dir"),
-                        KubernetesVolume {
-                            pvc: s("mlcube-output"),
-                            sub_path: None,
-                        },
-                    ),
+                    (s("data_dir"), KubernetesVolume { pvc: s("mlcube-input"), sub_path: Some(s("mnist")) }),
+                    (s("model_dir"), KubernetesVolume { pvc: s("mlcube-output"), sub_path: None }),
                 ]),
                 image_pull_secrets: vec![s("regcred")],
                 node_selector: BTreeMap::from([(s("kubernetes.io/arch"), s("amd64"))]),
@@ -157,26 +126,18 @@ fn minimal_file_gets_defaults() {
 fn quantities_and_durations_accept_yaml_integers() {
     let w = parse("name: a\nrun: x\nresources: {memory: 1048576}\ntimeout: 90\n");
     assert_eq!(w.resources.memory.map(Quantity::bytes), Some(1 << 20));
-    assert_eq!(
-        w.timeout.map(Duration::as_std),
-        Some(std::time::Duration::from_secs(90))
-    );
+    assert_eq!(w.timeout.map(Duration::as_std), Some(std::time::Duration::from_secs(90)));
 }
 
 #[test]
 fn multiline_scripts_and_anchors() {
-    let w = parse(
-        "name: a\nrun: |\n  set -e\n  echo \"$LR\"\nbuild: {base: &b python:3.11}\nimage: *b\n",
-    );
+    let w = parse("name: a\nrun: |\n  set -e\n  echo \"$LR\"\nbuild: {base: &b python:3.11}\nimage: *b\n");
     assert_eq!(w.run.as_deref(), Some("set -e\necho \"$LR\"\n"));
     assert_eq!(w.image.as_deref(), Some("python:3.11"));
     // An alias to a mapping where a string is wanted: a type error at the alias.
     let src = "name: a\nrun: x\nenv: &e {LR: '1'}\nbuild: {base: x, setup: [*e]}\n";
     let err = parse_str(src, Path::new("f.yaml")).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "f.yaml:4:26: build.setup[0]: expected a string, got a mapping"
-    );
+    assert_eq!(err.to_string(), "f.yaml:4:26: build.setup[0]: expected a string, got a mapping");
 }
 
 #[test]
@@ -190,18 +151,12 @@ fn to_yaml_round_trips_and_keeps_field_order() {
     let w = parse(FULL);
     let yaml = to_yaml(&w);
     assert_eq!(parse(&yaml), w, "rendered:\n{yaml}");
-    assert!(
-        yaml.starts_with("name: mnist-train\nkind: service\n"),
-        "rendered:\n{yaml}"
-    );
+    assert!(yaml.starts_with("name: mnist-train\nkind: service\n"), "rendered:\n{yaml}");
     assert!(yaml.contains("memory: 4Gi"), "rendered:\n{yaml}");
     assert!(yaml.contains("timeout: 2h30m"), "rendered:\n{yaml}");
     // Defaults are left out.
     let min = parse("name: a\nrun: |\n  echo one\n  echo two\n");
-    assert_eq!(
-        to_yaml(&min),
-        "name: a\nkind: job\nrun: |\n  echo one\n  echo two\npass_io_as: env\n"
-    );
+    assert_eq!(to_yaml(&min), "name: a\nkind: job\nrun: |\n  echo one\n  echo two\npass_io_as: env\n");
 }
 
 #[test]
@@ -224,20 +179,13 @@ fn load_reads_files_and_reports_io_errors() {
     let missing = dir.path().join("nope.yaml");
     let e = load(&missing).unwrap_err();
     assert_eq!((e.line, e.column), (0, 0));
-    assert!(
-        e.to_string()
-            .starts_with(&format!("{}: cannot read file: ", missing.display())),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with(&format!("{}: cannot read file: ", missing.display())), "{e}");
 
     std::fs::write(&file, b"name: a\nrun: \"caf\xe9\"\n").unwrap();
     let e = load(&file).unwrap_err();
     assert_eq!(
         e.to_string(),
-        format!(
-            "{}:2:10: the file is not valid UTF-8 (byte 0xe9); save it as UTF-8",
-            file.display()
-        )
+        format!("{}:2:10: the file is not valid UTF-8 (byte 0xe9); save it as UTF-8", file.display())
     );
 }
 
@@ -339,10 +287,7 @@ fn awkward_strings_survive_to_yaml() {
         let mut w = parse("name: a\ncommand: [x]\n");
         w.command = Some(vec!["prog".into(), s.into()]);
         w.env.insert("V".into(), s.into());
-        w.build = Some(Build {
-            base: "b".into(),
-            setup: vec![format!("x{s}")],
-        });
+        w.build = Some(Build { base: "b".into(), setup: vec![format!("x{s}")] });
         w.runtime.kubernetes = Some(KubernetesOptions {
             node_selector: BTreeMap::from([(s.to_string(), s.to_string())]),
             ..KubernetesOptions::default()
@@ -356,10 +301,6 @@ fn awkward_strings_survive_to_yaml() {
         let mut w = parse("name: a\nrun: x\n");
         w.run = Some(format!("x{s}"));
         let yaml = to_yaml(&w);
-        assert_eq!(
-            parse_str(&yaml, Path::new("render.yaml")).as_ref().ok(),
-            Some(&w),
-            "run {s:?}, rendered:\n{yaml}"
-        );
+        assert_eq!(parse_str(&yaml, Path::new("render.yaml")).as_ref().ok(), Some(&w), "run {s:?}, rendered:\n{yaml}");
     }
 }

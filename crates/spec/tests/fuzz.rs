@@ -36,15 +36,8 @@ runtime:
 /// `cases` by default; `PROPTEST_CASES=n` for a longer hunt. No regression
 /// files: a failure prints its minimal input.
 fn config(cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    }
+    let cases = std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(cases);
+    ProptestConfig { cases, failure_persistence: None, ..ProptestConfig::default() }
 }
 
 /// Parse and check the error contract: never a panic (proptest reports one
@@ -54,21 +47,12 @@ fn check(src: &str) {
         Ok(w) => {
             // Whatever parsed must render and parse back to the same thing.
             let again = parse_str(&to_yaml(&w), Path::new("render.yaml"));
-            assert_eq!(
-                again.as_ref().ok(),
-                Some(&w),
-                "render of a parsed file failed: {again:?}\n{}",
-                to_yaml(&w)
-            );
+            assert_eq!(again.as_ref().ok(), Some(&w), "render of a parsed file failed: {again:?}\n{}", to_yaml(&w));
         }
         Err(e) => {
             assert!(e.line >= 1 && e.column >= 1, "unlocated: {e:?}");
             let lines = src.split('\n').count();
-            assert!(
-                e.line <= lines + 1,
-                "line {} past the end ({lines} lines): {e}",
-                e.line
-            );
+            assert!(e.line <= lines + 1, "line {} past the end ({lines} lines): {e}", e.line);
             assert!(!e.message.is_empty());
             assert!(e.to_string().starts_with("f.yaml:"));
         }
@@ -216,13 +200,7 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 fn nonblank_text() -> impl Strategy<Value = String> {
-    text().prop_map(|s| {
-        if s.trim().is_empty() {
-            format!("x{s}")
-        } else {
-            s
-        }
-    })
+    text().prop_map(|s| if s.trim().is_empty() { format!("x{s}") } else { s })
 }
 
 /// A DNS-label-like word: also a valid port name unless it has "--".
@@ -235,25 +213,22 @@ fn ident() -> impl Strategy<Value = String> {
 }
 
 fn rel_path() -> impl Strategy<Value = PathBuf> {
-    prop::collection::vec("[a-zA-Z0-9 ._-]{1,6}|\\.|\\.\\.", 1..4).prop_filter_map(
-        "stays inside",
-        |parts| {
-            let mut depth = 0i32;
-            for p in &parts {
-                depth += if p == ".." {
-                    -1
-                } else if p == "." || p.trim().is_empty() {
-                    0
-                } else {
-                    1
-                };
-                if depth < 0 {
-                    return None;
-                }
+    prop::collection::vec("[a-zA-Z0-9 ._-]{1,6}|\\.|\\.\\.", 1..4).prop_filter_map("stays inside", |parts| {
+        let mut depth = 0i32;
+        for p in &parts {
+            depth += if p == ".." {
+                -1
+            } else if p == "." || p.trim().is_empty() {
+                0
+            } else {
+                1
+            };
+            if depth < 0 {
+                return None;
             }
-            Some(PathBuf::from(parts.join("/")))
-        },
-    )
+        }
+        Some(PathBuf::from(parts.join("/")))
+    })
 }
 
 prop_compose! {

@@ -14,9 +14,7 @@ fn validate(root: &Value, schema: &Value, doc: &Value, at: &str, errors: &mut Ve
         return;
     };
     if let Some(r) = s.get("$ref").and_then(Value::as_str) {
-        let target = root
-            .pointer(r.trim_start_matches('#'))
-            .unwrap_or_else(|| panic!("dangling $ref {r}"));
+        let target = root.pointer(r.trim_start_matches('#')).unwrap_or_else(|| panic!("dangling $ref {r}"));
         validate(root, target, doc, at, errors);
     }
     if let Some(t) = s.get("type") {
@@ -144,8 +142,7 @@ fn schema_accepts_what_the_parser_accepts() {
     let doc = full();
     assert_eq!(errors(doc.clone()), Vec::<String>::new());
     // The parser agrees (JSON is YAML).
-    ferry_spec::parse_str(&doc.to_string(), std::path::Path::new("f.json"))
-        .expect("parser accepts it too");
+    ferry_spec::parse_str(&doc.to_string(), std::path::Path::new("f.json")).expect("parser accepts it too");
     // Integers for quantity and duration.
     assert_eq!(
         errors(json!({"name": "a", "run": "x", "resources": {"memory": 1048576}, "timeout": 90})),
@@ -153,10 +150,7 @@ fn schema_accepts_what_the_parser_accepts() {
     );
     // The normalized form the crate writes.
     let w = ferry_spec::parse_str(&doc.to_string(), std::path::Path::new("f.json")).unwrap();
-    assert_eq!(
-        errors(serde_json::to_value(&w).unwrap()),
-        Vec::<String>::new()
-    );
+    assert_eq!(errors(serde_json::to_value(&w).unwrap()), Vec::<String>::new());
 }
 
 #[test]
@@ -168,21 +162,13 @@ fn schema_rejects_typical_mistakes() {
     let mut nested = full();
     nested["runtime"]["slurm"]["partiton"] = json!("x");
     // `slurm` is optional (`anyOf: [SlurmOptions, null]`), so the miss shows there.
-    assert_eq!(
-        errors(nested),
-        vec!["$.runtime.slurm: matches none of anyOf"]
-    );
+    assert_eq!(errors(nested), vec!["$.runtime.slurm: matches none of anyOf"]);
 
     assert!(errors(json!({"run": "x"})).contains(&"$: missing name".to_string()));
-    assert_eq!(
-        errors(json!({"name": "a", "command": ["x"], "run": "y"})),
-        vec!["$: matches 0 of oneOf"]
-    );
+    assert_eq!(errors(json!({"name": "a", "command": ["x"], "run": "y"})), vec!["$: matches 0 of oneOf"]);
     assert_eq!(errors(json!({"name": "a"})), vec!["$: matches 0 of oneOf"]);
     assert!(!errors(json!({"name": "a", "run": "x", "kind": "batch"})).is_empty());
-    assert!(
-        !errors(json!({"name": "a", "run": "x", "ports": [{"name": "a", "port": 0}]})).is_empty()
-    );
+    assert!(!errors(json!({"name": "a", "run": "x", "ports": [{"name": "a", "port": 0}]})).is_empty());
     assert!(!errors(json!({"name": "a", "run": "x", "nodes": 0})).is_empty());
     assert!(!errors(json!({"name": "a", "run": "x", "resources": {"memory": -1}})).is_empty());
     assert!(!errors(json!({"name": "a", "run": "x", "timeout": 0})).is_empty());

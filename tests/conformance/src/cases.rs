@@ -24,7 +24,8 @@ pub fn exit_zero(t: &Target) {
     assert_eq!(stdout(&out), "hello from ferry\n");
     let v = f.inspect("exit-zero");
     assert_eq!(v["status"]["state"], "succeeded", "{v}");
-    let history: Vec<&str> = v["history"].as_array().unwrap().iter().map(|e| e["status"]["state"].as_str().unwrap()).collect();
+    let history: Vec<&str> =
+        v["history"].as_array().unwrap().iter().map(|e| e["status"]["state"].as_str().unwrap()).collect();
     assert_eq!(history.first(), Some(&"pending"), "{history:?}");
     assert_eq!(history.last(), Some(&"succeeded"), "{history:?}");
 }
@@ -57,10 +58,7 @@ pub fn env_and_args(t: &Target) {
     let file = f.workload("env-args");
     let out = f.run(&["run", "-e", "EXTRA=from -e; $(x)", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", describe(&out));
-    assert_eq!(
-        stdout(&out),
-        "hello world|it's \"quoted\" $HOME `and` $(not expanded)|from -e; $(x)|two words\n"
-    );
+    assert_eq!(stdout(&out), "hello world|it's \"quoted\" $HOME `and` $(not expanded)|from -e; $(x)|two words\n");
 }
 
 /// Inputs and outputs reach the program as FERRY_IO_* and --name=path; the
@@ -311,7 +309,11 @@ pub fn one_of_simultaneous_same_name_runs_starts(t: &Target) {
         assert!(stderr(o).contains("ticker"), "the refusal names the name:\n{all}");
     }
     let id = String::from_utf8_lossy(&started[0].stdout).trim().to_string();
-    assert_eq!(f.ok(&["ps", "-a", "-q"]).split_whitespace().collect::<Vec<_>>(), [id.as_str()], "refused runs leave no record");
+    assert_eq!(
+        f.ok(&["ps", "-a", "-q"]).split_whitespace().collect::<Vec<_>>(),
+        [id.as_str()],
+        "refused runs leave no record"
+    );
     f.ok(&["stop", "-t", "2", &id]);
 }
 
@@ -328,9 +330,8 @@ pub fn name_free_once_the_holder_ended(t: &Target) {
     let id = f.inspect("exit-zero")["id"].as_str().unwrap().to_string();
     // What a lagging (or dead) monitor leaves behind.
     let db = rusqlite::Connection::open(f.data_dir().join("ferry/state.db")).unwrap();
-    let stale = db
-        .execute("UPDATE workloads SET status = '{\"state\":\"running\"}', live = 1 WHERE id = ?1", [&id])
-        .unwrap();
+    let stale =
+        db.execute("UPDATE workloads SET status = '{\"state\":\"running\"}', live = 1 WHERE id = ?1", [&id]).unwrap();
     assert_eq!(stale, 1, "the record of {id} was not found");
     drop(db);
     let out = f.run(&["run", file.to_str().unwrap()]);

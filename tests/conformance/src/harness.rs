@@ -65,8 +65,20 @@ fn workload_source(name: &str) -> &'static str {
         };
     }
     files!(
-        "exit-zero", "exit-one", "exit-137", "env-args", "io-bindings", "oom", "timeout", "logs-10k",
-        "ticker", "stubborn", "slow-exit", "retries", "busy", "bad-field"
+        "exit-zero",
+        "exit-one",
+        "exit-137",
+        "env-args",
+        "io-bindings",
+        "oom",
+        "timeout",
+        "logs-10k",
+        "ticker",
+        "stubborn",
+        "slow-exit",
+        "retries",
+        "busy",
+        "bad-field"
     )
 }
 

@@ -29,7 +29,8 @@ pub fn run(flag: Option<&str>, cmd: ContextCommand) -> Result<u8> {
             let mut t = output::table(&["NAME", "RUNTIME", "CURRENT", "ENDPOINT"]);
             for c in &all {
                 let s = &c.settings;
-                let endpoint = s.docker_host.clone().or(s.ssh.clone()).or(s.kubeconfig.clone()).or(s.oci_runtime.clone());
+                let endpoint =
+                    s.docker_host.clone().or(s.ssh.clone()).or(s.kubeconfig.clone()).or(s.oci_runtime.clone());
                 t.add_row(vec![
                     c.name.clone(),
                     c.runtime.to_string(),

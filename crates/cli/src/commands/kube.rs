@@ -63,7 +63,8 @@ async fn forward(
     if rec.status.is_terminal() {
         bail!("{} is {}; nothing to forward to", rec.name, rec.status);
     }
-    let context = if rec.context == engine.context.name { engine.context.clone() } else { app::contexts().get(&rec.context)? };
+    let context =
+        if rec.context == engine.context.name { engine.context.clone() } else { app::contexts().get(&rec.context)? };
     let rt = Arc::new(KubeRuntime::new(KubeSettings::from_context(&context.settings)));
     let mut servers = tokio::task::JoinSet::new();
     for &(local, remote) in mappings {

@@ -2,9 +2,9 @@
 
 mod context;
 mod docker;
-pub mod oci;
 mod kube;
 mod mlcube;
+pub mod oci;
 mod render;
 mod run;
 mod spec;

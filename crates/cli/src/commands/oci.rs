@@ -115,7 +115,11 @@ pub async fn image(cmd: ImageCommand) -> Result<u8> {
             for r in references {
                 let name = parse_ref(&r)?.to_string();
                 let report = store.remove(&name)?;
-                println!("removed {name} ({} blobs, {} freed)", report.blobs_removed, output::bytes(report.bytes_freed));
+                println!(
+                    "removed {name} ({} blobs, {} freed)",
+                    report.blobs_removed,
+                    output::bytes(report.bytes_freed)
+                );
             }
         }
         ImageCommand::Prune => {

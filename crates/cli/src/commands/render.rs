@@ -14,8 +14,7 @@ pub fn render(args: RenderArgs) -> Result<u8> {
         RuntimeKind::Kubernetes => {
             // The id a run would get is chosen at run time; render shows a fresh one.
             let id = ferry_core::WorkloadId::random();
-            let manifests =
-                ferry_kube::render(&id, &workload.name, &workload, &ferry_kube::RenderOptions::default())?;
+            let manifests = ferry_kube::render(&id, &workload.name, &workload, &ferry_kube::RenderOptions::default())?;
             print!("{}", manifests.to_yaml()?);
             Ok(0)
         }

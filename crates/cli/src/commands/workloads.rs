@@ -166,7 +166,12 @@ pub async fn stats(ctx: Option<&str>, args: StatsArgs) -> Result<u8> {
     for (rec, handle, runtime, first) in targets {
         let second = runtime.stats(&handle).await?;
         let cpu = second.cpu_usage_ns.saturating_sub(first.cpu_usage_ns) as f64 / interval.as_nanos() as f64 * 100.0;
-        rows.push(StatsRow { id: rec.id.to_string(), name: rec.name, cpu_percent: (cpu * 100.0).round() / 100.0, stats: second });
+        rows.push(StatsRow {
+            id: rec.id.to_string(),
+            name: rec.name,
+            cpu_percent: (cpu * 100.0).round() / 100.0,
+            stats: second,
+        });
     }
     if args.output == Format::Json {
         print_json(&rows)?;

@@ -68,7 +68,10 @@ async fn ensure_test_image(docker: &bollard::Docker) {
         return;
     }
     let busybox = Path::new("/bin/busybox");
-    assert!(busybox.is_file(), "the test image {image} is missing and /bin/busybox (Debian's busybox-static) is not installed");
+    assert!(
+        busybox.is_file(),
+        "the test image {image} is missing and /bin/busybox (Debian's busybox-static) is not installed"
+    );
     let bin = std::fs::read(busybox).unwrap();
     let applets = std::process::Command::new(busybox).arg("--list").output().expect("busybox --list");
     let mut tar = tar::Builder::new(Vec::new());
@@ -91,7 +94,13 @@ async fn ensure_test_image(docker: &bollard::Docker) {
     for applet in String::from_utf8_lossy(&applets.stdout).lines().filter(|a| *a != "busybox") {
         add(&format!("bin/{applet}"), &[], 0o777, tar::EntryType::Symlink, Some("busybox"));
     }
-    add("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n", 0o644, tar::EntryType::Regular, None);
+    add(
+        "etc/passwd",
+        b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        0o644,
+        tar::EntryType::Regular,
+        None,
+    );
     add("etc/group", b"root:x:0:\nnogroup:x:65534:\n", 0o644, tar::EntryType::Regular, None);
     let bytes = tar.into_inner().unwrap();
     let (repo, tag) = image.rsplit_once(':').unwrap_or((&image, "latest"));

@@ -86,8 +86,14 @@ pub struct BuildOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildOutcome {
     /// An image with the same input digest exists: nothing was built.
-    UpToDate { tag: String, image_id: String },
-    Built { tag: String, image_id: String },
+    UpToDate {
+        tag: String,
+        image_id: String,
+    },
+    Built {
+        tag: String,
+        image_id: String,
+    },
 }
 
 impl BuildOutcome {
@@ -133,7 +139,11 @@ impl BuildPlan {
         let fname = file.display().to_string();
         let build = w.build.as_ref().ok_or_else(|| BuildError::NoBuildSection { file: fname.clone() })?;
         let tag = image_tag(w);
-        tag.parse::<Reference>().map_err(|e| BuildError::Invalid { file: fname.clone(), field: "image", why: e.to_string() })?;
+        tag.parse::<Reference>().map_err(|e| BuildError::Invalid {
+            file: fname.clone(),
+            field: "image",
+            why: e.to_string(),
+        })?;
         build.base.parse::<Reference>().map_err(|e| BuildError::Invalid {
             file: fname.clone(),
             field: "build.base",
@@ -149,8 +159,11 @@ impl BuildPlan {
             });
         }
         let files = snapshot_files(&workdir)?;
-        let cmd = crate::container::argv(w, Vec::new())
-            .map_err(|e| BuildError::Invalid { file: fname.clone(), field: "command", why: e.to_string() })?;
+        let cmd = crate::container::argv(w, Vec::new()).map_err(|e| BuildError::Invalid {
+            file: fname.clone(),
+            field: "command",
+            why: e.to_string(),
+        })?;
         let mut dockerfile = format!("FROM {}\n", build.base);
         dockerfile += &format!("COPY ferry-init {INIT_PATH}\n");
         dockerfile += &format!("WORKDIR {CODE_DIR}\n");
@@ -202,12 +215,14 @@ impl BuildPlan {
             header.set_cksum();
             b.append_data(&mut header, name, data)
         };
-        let tar_err = |e| BuildError::Io { action: "cannot write the build context", path: PathBuf::from("(memory)"), source: e };
+        let tar_err =
+            |e| BuildError::Io { action: "cannot write the build context", path: PathBuf::from("(memory)"), source: e };
         add_bytes(&mut b, "Dockerfile", self.dockerfile.as_bytes(), 0o644).map_err(tar_err)?;
         add_bytes(&mut b, "ferry-init", &read(&self.init)?, 0o755).map_err(tar_err)?;
         for f in &self.files {
             let path = self.workdir.join(f);
-            b.append_path_with_name(&path, Path::new("code").join(f)).map_err(io("cannot add to the build context", &path))?;
+            b.append_path_with_name(&path, Path::new("code").join(f))
+                .map_err(io("cannot add to the build context", &path))?;
         }
         b.into_inner().map_err(tar_err)
     }
@@ -301,11 +316,8 @@ pub async fn build(
             }
         }
     }
-    let labels: HashMap<String, String> = [
-        (LABEL_BUILD_DIGEST.to_owned(), digest),
-        (IMAGE_LABEL_INIT.to_owned(), "tini".to_owned()),
-    ]
-    .into();
+    let labels: HashMap<String, String> =
+        [(LABEL_BUILD_DIGEST.to_owned(), digest), (IMAGE_LABEL_INIT.to_owned(), "tini".to_owned())].into();
     let options = BuildImageOptions {
         dockerfile: "Dockerfile".into(),
         t: Some(plan.tag.clone()),
@@ -373,8 +385,10 @@ fn parse_step(line: &str) -> Option<(usize, usize, &str)> {
 
 /// Push `image` (as tagged in the Engine) to its registry.
 pub async fn push(docker: &Docker, image: &str, mut progress: impl FnMut(Progress)) -> Result<(), BuildError> {
-    let reference: Reference =
-        image.parse().map_err(|e: ferry_image::ReferenceError| BuildError::PushFailed { image: image.into(), message: e.to_string() })?;
+    let reference: Reference = image.parse().map_err(|e: ferry_image::ReferenceError| BuildError::PushFailed {
+        image: image.into(),
+        message: e.to_string(),
+    })?;
     let creds = registry_credentials(&reference)?;
     let repo = image.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map_or(image, |(r, _)| r);
     let repo = repo.split('@').next().unwrap_or(repo);
@@ -389,12 +403,7 @@ pub async fn push(docker: &Docker, image: &str, mut progress: impl FnMut(Progres
             .progress_detail
             .map(|p| (p.current.unwrap_or(0).max(0) as u64, p.total.unwrap_or(0).max(0) as u64))
             .unwrap_or((0, 0));
-        progress(Progress::Layer {
-            id: String::new(),
-            status: info.status.unwrap_or_default(),
-            current,
-            total,
-        });
+        progress(Progress::Layer { id: String::new(), status: info.status.unwrap_or_default(), current, total });
     }
     Ok(())
 }
@@ -457,7 +466,8 @@ mod tests {
         // The context holds the Dockerfile, the init and the code.
         let tar = plan.context_tar().unwrap();
         let mut a = tar::Archive::new(&tar[..]);
-        let names: Vec<String> = a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
+        let names: Vec<String> =
+            a.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect();
         assert!(names.contains(&"Dockerfile".into()) && names.contains(&"ferry-init".into()));
         assert!(names.contains(&"code/app.sh".into()), "{names:?}");
     }

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use bollard::models::{ContainerCreateBody, DeviceRequest, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{
+    ContainerCreateBody, DeviceRequest, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
 use ferry_core::bindings::{self, ResolvedBinding};
 use ferry_core::{Launch, RuntimeError};
 use ferry_spec::{Kind, Workload};
@@ -82,7 +84,8 @@ pub fn create_body(
     let mut env: Vec<String> = w.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     env.extend(io_env.into_iter().map(|(k, v)| format!("{k}={v}")));
 
-    let spec_json = serde_json::to_string(w).map_err(|e| RuntimeError::Backend(format!("cannot encode the workload: {e}")))?;
+    let spec_json =
+        serde_json::to_string(w).map_err(|e| RuntimeError::Backend(format!("cannot encode the workload: {e}")))?;
     let labels: HashMap<String, String> = [
         (LABEL_WORKLOAD, launch.id.to_string()),
         (LABEL_CONTEXT, launch.context.clone()),
@@ -112,7 +115,9 @@ pub fn create_body(
     };
     if let Some(cpus) = w.resources.cpus {
         if !(cpus > 0.0 && cpus.is_finite()) {
-            return Err(RuntimeError::InvalidWorkload(format!("resources.cpus: expected a positive number, got {cpus}")));
+            return Err(RuntimeError::InvalidWorkload(format!(
+                "resources.cpus: expected a positive number, got {cpus}"
+            )));
         }
         host.nano_cpus = Some((cpus * 1e9).round() as i64);
     }

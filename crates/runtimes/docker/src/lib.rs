@@ -55,7 +55,9 @@ use ferry_core::{
 use futures::StreamExt;
 
 use crate::client::{engine_error, short};
-use crate::container::{ImageFacts, IMAGE_LABEL_INIT, LABEL_CONTEXT, LABEL_NAME, LABEL_OWNER, LABEL_SPEC, LABEL_WORKLOAD};
+use crate::container::{
+    ImageFacts, IMAGE_LABEL_INIT, LABEL_CONTEXT, LABEL_NAME, LABEL_OWNER, LABEL_SPEC, LABEL_WORKLOAD,
+};
 use crate::state::WorkloadState;
 
 pub use build::{BuildOptions, BuildOutcome, BuildPlan};
@@ -137,7 +139,9 @@ impl DockerRuntime {
                     RuntimeError::Backend(format!("docker: image {image} after pulling: {}", client::message(&e)))
                 })?
             }
-            Err(e) => return Err(RuntimeError::Backend(format!("docker: inspecting image {image}: {}", client::message(&e)))),
+            Err(e) => {
+                return Err(RuntimeError::Backend(format!("docker: inspecting image {image}: {}", client::message(&e))))
+            }
         };
         let labels = inspected.config.and_then(|c| c.labels).unwrap_or_default();
         Ok(ImageFacts { has_ferry_init: labels.contains_key(IMAGE_LABEL_INIT) })
@@ -202,11 +206,9 @@ pub async fn pull(docker: &Docker, image: &str) -> Result<()> {
     };
     let mut s = docker.create_image(Some(opts), None, creds);
     while let Some(item) = s.next().await {
-        item.map_err(|e| {
-            RuntimeError::NotPossible {
-                operation: "pulling the image",
-                why: format!("{image}: {} (images must be local or in a reachable registry)", client::message(&e)),
-            }
+        item.map_err(|e| RuntimeError::NotPossible {
+            operation: "pulling the image",
+            why: format!("{image}: {} (images must be local or in a reachable registry)", client::message(&e)),
         })?;
     }
     Ok(())
@@ -235,12 +237,17 @@ impl Runtime for DockerRuntime {
         let w = &launch.workload;
         self.capabilities().check_workload(RuntimeKind::Docker, w)?;
         let image = w.image.clone().ok_or_else(|| {
-            RuntimeError::InvalidWorkload("image: the docker runtime needs an image (add `image:` or run `ferry build`)".into())
+            RuntimeError::InvalidWorkload(
+                "image: the docker runtime needs an image (add `image:` or run `ferry build`)".into(),
+            )
         })?;
         if w.resources.gpus.unwrap_or(0) > 0 && !self.gpu_enabled().await? {
             return Err(RuntimeError::NotPossible {
                 operation: "resources.gpus",
-                why: format!("the Docker Engine at {} has no nvidia runtime; refusing to run a GPU workload on CPU", self.host),
+                why: format!(
+                    "the Docker Engine at {} has no nvidia runtime; refusing to run a GPU workload on CPU",
+                    self.host
+                ),
             });
         }
         let resolved = bindings::resolve(&launch.spec_dir, w)?;
@@ -251,7 +258,9 @@ impl Runtime for DockerRuntime {
             .docker
             .create_container(Some(CreateContainerOptions { name: Some(name.clone()), platform: String::new() }), body)
             .await
-            .map_err(|e| RuntimeError::Backend(format!("docker: creating container {name}: {}", client::message(&e))))?;
+            .map_err(|e| {
+                RuntimeError::Backend(format!("docker: creating container {name}: {}", client::message(&e)))
+            })?;
         let id = created.id;
         let state = WorkloadState::new(&self.state_root, launch.id.as_str());
         if let Some(t) = w.timeout {
@@ -264,7 +273,10 @@ impl Runtime for DockerRuntime {
             timeout::spawn(&self.helper_exe, &state, &plan)?;
         }
         if let Err(e) = self.docker.start_container(&id, None).await {
-            let _ = self.docker.remove_container(&id, Some(RemoveContainerOptions { force: true, v: true, link: false })).await;
+            let _ = self
+                .docker
+                .remove_container(&id, Some(RemoveContainerOptions { force: true, v: true, link: false }))
+                .await;
             return Err(RuntimeError::Backend(format!("docker: starting {name}: {}", client::message(&e))));
         }
         let info = self.docker.inspect_container(&id, None).await.map_err(engine_error("inspecting", &id))?;
@@ -277,19 +289,21 @@ impl Runtime for DockerRuntime {
     }
 
     async fn list(&self) -> Result<Vec<(Handle, Status)>> {
-        let filters: HashMap<String, Vec<String>> =
-            [("label".to_owned(), vec![format!("{LABEL_CONTEXT}={}", self.context), format!("{LABEL_OWNER}={}", self.owner)])]
-                .into();
+        let filters: HashMap<String, Vec<String>> = [(
+            "label".to_owned(),
+            vec![format!("{LABEL_CONTEXT}={}", self.context), format!("{LABEL_OWNER}={}", self.owner)],
+        )]
+        .into();
         let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
-        let summaries = self
-            .docker
-            .list_containers(Some(opts))
-            .await
-            .map_err(|e| RuntimeError::Backend(format!("docker: listing containers at {}: {}", self.host, client::message(&e))))?;
+        let summaries = self.docker.list_containers(Some(opts)).await.map_err(|e| {
+            RuntimeError::Backend(format!("docker: listing containers at {}: {}", self.host, client::message(&e)))
+        })?;
         let mut out = Vec::new();
         for s in summaries {
             let labels = s.labels.clone().unwrap_or_default();
-            let Some(workload) = labels.get(LABEL_WORKLOAD).and_then(|v| v.parse::<WorkloadId>().ok()) else { continue };
+            let Some(workload) = labels.get(LABEL_WORKLOAD).and_then(|v| v.parse::<WorkloadId>().ok()) else {
+                continue;
+            };
             let Some(id) = s.id.clone() else { continue };
             // Live containers: the summary says enough; ended ones need the
             // exit code and OOM flag from inspect.
@@ -386,11 +400,10 @@ impl Runtime for DockerRuntime {
 
     /// True when the Engine has the NVIDIA runtime registered (`docker info` → Runtimes).
     async fn gpu_enabled(&self) -> Result<bool> {
-        let info = self
-            .docker
-            .info()
-            .await
-            .map_err(|e| RuntimeError::Backend(format!("docker: info from {}: {}", self.host, client::message(&e))))?;
+        let info =
+            self.docker.info().await.map_err(|e| {
+                RuntimeError::Backend(format!("docker: info from {}: {}", self.host, client::message(&e)))
+            })?;
         Ok(info.runtimes.unwrap_or_default().keys().any(|k| k.contains("nvidia")))
     }
 }

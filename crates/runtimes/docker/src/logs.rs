@@ -32,8 +32,11 @@ async fn pump(
     let mut last: Option<DateTime<Utc>> = None;
     let mut first = true;
     loop {
-        let state = docker.inspect_container(id, None).await.map_err(engine_error("reading", id))?.state.unwrap_or_default();
-        let live = state.running == Some(true) || state.restarting == Some(true) || matches!(state.status, Some(bollard::models::ContainerStateStatusEnum::CREATED));
+        let state =
+            docker.inspect_container(id, None).await.map_err(engine_error("reading", id))?.state.unwrap_or_default();
+        let live = state.running == Some(true)
+            || state.restarting == Some(true)
+            || matches!(state.status, Some(bollard::models::ContainerStateStatusEnum::CREATED));
         let follow = opts.follow && live;
         let tail = match (first, opts.tail) {
             (true, Some(n)) => n.to_string(),

@@ -42,7 +42,9 @@ fn ended(state: &ContainerState, markers: &Markers, memory_limit: Option<i64>) -
     }
     let engine_error = state.error.as_deref().filter(|e| !e.is_empty());
     match (code, engine_error) {
-        (_, Some(err)) => Status::Failed { exit_code: Some(if code == 0 { 125 } else { code }), reason: err.to_owned() },
+        (_, Some(err)) => {
+            Status::Failed { exit_code: Some(if code == 0 { 125 } else { code }), reason: err.to_owned() }
+        }
         (0, None) => Status::Succeeded,
         (c, None) if (129..=128 + 64).contains(&c) => {
             Status::Failed { exit_code: Some(c), reason: format!("killed by signal {}", signal_name(c - 128)) }
@@ -108,7 +110,9 @@ mod tests {
         );
         let mut bad = exited(127);
         bad.error = Some("exec: \"nope\": executable file not found in $PATH".into());
-        assert!(matches!(map_state(&bad, &m, None), Status::Failed { exit_code: Some(127), reason } if reason.contains("nope")));
+        assert!(
+            matches!(map_state(&bad, &m, None), Status::Failed { exit_code: Some(127), reason } if reason.contains("nope"))
+        );
     }
 
     #[test]

@@ -34,7 +34,8 @@ pub struct TimeoutPlan {
 pub fn spawn(exe: &Path, state: &WorkloadState, plan: &TimeoutPlan) -> Result<(), RuntimeError> {
     let json = serde_json::to_string(plan).map_err(|e| RuntimeError::Backend(e.to_string()))?;
     state.write(&state.timeout_plan(), &json)?;
-    let err = std::fs::File::create(state.supervisor_err()).map_err(RuntimeError::io("cannot create supervisor.err"))?;
+    let err =
+        std::fs::File::create(state.supervisor_err()).map_err(RuntimeError::io("cannot create supervisor.err"))?;
     let mut cmd = Command::new(exe);
     cmd.arg("__docker-timeout").arg(&state.0).stdin(Stdio::null()).stdout(Stdio::null()).stderr(err);
     // SAFETY: setsid() is async-signal-safe; it detaches the supervisor from
@@ -59,7 +60,8 @@ pub async fn supervise(dir: &Path) -> Result<(), RuntimeError> {
     let state = WorkloadState(PathBuf::from(dir));
     let text = std::fs::read_to_string(state.timeout_plan())
         .map_err(RuntimeError::io(format!("cannot read {}", state.timeout_plan().display())))?;
-    let plan: TimeoutPlan = serde_json::from_str(&text).map_err(|e| RuntimeError::Backend(format!("timeout.json: {e}")))?;
+    let plan: TimeoutPlan =
+        serde_json::from_str(&text).map_err(|e| RuntimeError::Backend(format!("timeout.json: {e}")))?;
     let docker = client::connect(&plan.host)?;
     let timeout = Duration::from_millis(plan.timeout_ms);
     loop {
@@ -69,7 +71,8 @@ pub async fn supervise(dir: &Path) -> Result<(), RuntimeError> {
             Err(e) => return Err(client::engine_error("inspecting", &plan.container)(e)),
         };
         let st = info.state.unwrap_or_default();
-        if st.restarting == Some(true) || matches!(st.status, Some(bollard::models::ContainerStateStatusEnum::CREATED)) {
+        if st.restarting == Some(true) || matches!(st.status, Some(bollard::models::ContainerStateStatusEnum::CREATED))
+        {
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         }

@@ -45,8 +45,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ferry_core::{
-    engine, Capabilities, Handle, Launch, LogOptions, LogStream, Operation, Result, Runtime, RuntimeError,
-    RuntimeKind, Stats, Status, WorkloadId,
+    engine, Capabilities, Handle, Launch, LogOptions, LogStream, Operation, Result, Runtime, RuntimeError, RuntimeKind,
+    Stats, Status, WorkloadId,
 };
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -126,7 +126,9 @@ impl Target {
         let kind = match h.details.get("kind").map(String::as_str) {
             Some("deployment") => ObjectKind::Deployment,
             Some("job") | None => ObjectKind::Job,
-            Some(other) => return Err(RuntimeError::Backend(format!("unknown kubernetes object kind {other:?} in handle"))),
+            Some(other) => {
+                return Err(RuntimeError::Backend(format!("unknown kubernetes object kind {other:?} in handle")))
+            }
         };
         // native_id is `<namespace>/<name>`, so `ferry ps -o wide` shows the namespace.
         let (namespace, name) = match h.native_id.split_once('/') {
@@ -175,7 +177,11 @@ impl KubeRuntime {
     pub fn with_client(client: Client, namespace: impl Into<String>) -> Self {
         let namespace = namespace.into();
         let settings = KubeSettings { namespace: Some(namespace.clone()), ..Default::default() };
-        KubeRuntime { settings, render: RenderOptions::default(), connection: OnceCell::new_with(Some((client, namespace))) }
+        KubeRuntime {
+            settings,
+            render: RenderOptions::default(),
+            connection: OnceCell::new_with(Some((client, namespace))),
+        }
     }
 
     /// Use another node label for `resources.gpu_type`.
@@ -237,7 +243,9 @@ impl KubeRuntime {
         let client = self.client().await?;
         let wp = WatchParams::default().fields(&format!("metadata.name={}", t.name)).timeout(60);
         Ok(match t.kind {
-            ObjectKind::Job => Api::<Job>::namespaced(client, &t.namespace).watch(&wp, rv).await?.map(|e| e.map(|_| ())).boxed(),
+            ObjectKind::Job => {
+                Api::<Job>::namespaced(client, &t.namespace).watch(&wp, rv).await?.map(|e| e.map(|_| ())).boxed()
+            }
             ObjectKind::Deployment => {
                 Api::<Deployment>::namespaced(client, &t.namespace).watch(&wp, rv).await?.map(|e| e.map(|_| ())).boxed()
             }
@@ -280,7 +288,8 @@ impl KubeRuntime {
         match manifests {
             Manifests::Job(job) => {
                 let created = Api::<Job>::namespaced(client, &namespace).create(&pp, &job).await?;
-                let name = created.metadata.name.ok_or_else(|| KubeError::Backend("the API server named no Job".into()))?;
+                let name =
+                    created.metadata.name.ok_or_else(|| KubeError::Backend("the API server named no Job".into()))?;
                 Ok(Target { id: launch.id.clone(), namespace, kind: ObjectKind::Job, name, service: None })
             }
             Manifests::Service { deployment, service } => {
@@ -300,7 +309,13 @@ impl KubeRuntime {
                         }
                     }
                 }
-                Ok(Target { id: launch.id.clone(), namespace, kind: ObjectKind::Deployment, name, service: service_name })
+                Ok(Target {
+                    id: launch.id.clone(),
+                    namespace,
+                    kind: ObjectKind::Deployment,
+                    name,
+                    service: service_name,
+                })
             }
         }
     }
@@ -405,7 +420,9 @@ impl Runtime for KubeRuntime {
         let pods = Api::<Pod>::namespaced(client.clone(), &ns).list(&lp).await.map_err(KubeError::from)?.items;
         let pods_of = |id: &WorkloadId| -> Vec<Pod> {
             pods.iter()
-                .filter(|p| p.metadata.labels.as_ref().and_then(|l| l.get(manifest::LABEL_WORKLOAD)) == Some(&id.to_string()))
+                .filter(|p| {
+                    p.metadata.labels.as_ref().and_then(|l| l.get(manifest::LABEL_WORKLOAD)) == Some(&id.to_string())
+                })
                 .cloned()
                 .collect()
         };
@@ -421,7 +438,10 @@ impl Runtime for KubeRuntime {
             if let Some(mut t) = listed(ObjectKind::Deployment, &d.metadata) {
                 t.service = services
                     .iter()
-                    .find(|s| s.metadata.labels.as_ref().and_then(|l| l.get(manifest::LABEL_WORKLOAD)) == Some(&t.id.to_string()))
+                    .find(|s| {
+                        s.metadata.labels.as_ref().and_then(|l| l.get(manifest::LABEL_WORKLOAD))
+                            == Some(&t.id.to_string())
+                    })
                     .and_then(|s| s.metadata.name.clone());
                 let s = status::deployment_status(&d, &pods_of(&t.id));
                 out.push((with_adoption_details(t.handle(), &d.metadata), s));
@@ -470,14 +490,20 @@ impl Runtime for KubeRuntime {
         let annotations = serde_json::json!({ manifest::ANNOTATION_STOPPED: stamp });
         let patch = match t.kind {
             ObjectKind::Job => serde_json::json!({"metadata": {"annotations": annotations}, "spec": {"suspend": true}}),
-            ObjectKind::Deployment => serde_json::json!({"metadata": {"annotations": annotations}, "spec": {"replicas": 0}}),
+            ObjectKind::Deployment => {
+                serde_json::json!({"metadata": {"annotations": annotations}, "spec": {"replicas": 0}})
+            }
         };
         let pp = PatchParams { field_manager: Some("ferry".into()), ..Default::default() };
         let res = match t.kind {
-            ObjectKind::Job => Api::<Job>::namespaced(client.clone(), &t.namespace).patch(&t.name, &pp, &Patch::Merge(&patch)).await.map(|_| ()),
-            ObjectKind::Deployment => {
-                Api::<Deployment>::namespaced(client.clone(), &t.namespace).patch(&t.name, &pp, &Patch::Merge(&patch)).await.map(|_| ())
-            }
+            ObjectKind::Job => Api::<Job>::namespaced(client.clone(), &t.namespace)
+                .patch(&t.name, &pp, &Patch::Merge(&patch))
+                .await
+                .map(|_| ()),
+            ObjectKind::Deployment => Api::<Deployment>::namespaced(client.clone(), &t.namespace)
+                .patch(&t.name, &pp, &Patch::Merge(&patch))
+                .await
+                .map(|_| ()),
         };
         res.map_err(|e| self.map_missing(&t, e.into()))?;
         // The controllers would delete the pods too; doing it here honours the grace period.
@@ -492,7 +518,9 @@ impl Runtime for KubeRuntime {
         let client = self.client().await?;
         let dp = DeleteParams::foreground();
         let res = match t.kind {
-            ObjectKind::Job => Api::<Job>::namespaced(client.clone(), &t.namespace).delete(&t.name, &dp).await.map(|_| ()),
+            ObjectKind::Job => {
+                Api::<Job>::namespaced(client.clone(), &t.namespace).delete(&t.name, &dp).await.map(|_| ())
+            }
             ObjectKind::Deployment => {
                 if let Some(svc) = &t.service {
                     match Api::<Service>::namespaced(client.clone(), &t.namespace).delete(svc, &dp).await {
@@ -525,7 +553,8 @@ impl Runtime for KubeRuntime {
 
     /// True when some node offers `nvidia.com/gpu`.
     async fn gpu_enabled(&self) -> Result<bool> {
-        let nodes = Api::<Node>::all(self.client().await?).list(&ListParams::default()).await.map_err(KubeError::from)?;
+        let nodes =
+            Api::<Node>::all(self.client().await?).list(&ListParams::default()).await.map_err(KubeError::from)?;
         Ok(nodes.items.iter().any(|n| {
             n.status
                 .as_ref()

@@ -67,7 +67,10 @@ async fn send_log(tx: &mut Tx, pods_api: &Api<Pod>, pod: &str, lp: &LogParams) -
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).await.map_err(|e| KubeError::Backend(format!("reading the log of pod {pod}: {e}")))?;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .await
+            .map_err(|e| KubeError::Backend(format!("reading the log of pod {pod}: {e}")))?;
         if n == 0 {
             return Ok(());
         }
@@ -110,7 +113,12 @@ pub(crate) async fn read(rt: &KubeRuntime, target: &Target, tail: Option<usize>,
 }
 
 /// Follow the logs until the workload ends, moving to each new pod.
-pub(crate) async fn follow(rt: &KubeRuntime, target: &Target, tail: Option<usize>, mut tx: Tx) -> Result<(), KubeError> {
+pub(crate) async fn follow(
+    rt: &KubeRuntime,
+    target: &Target,
+    tail: Option<usize>,
+    mut tx: Tx,
+) -> Result<(), KubeError> {
     let client = rt.client().await?;
     let pods_api: Api<Pod> = Api::namespaced(client, &target.namespace);
     let selector = target.selector();

@@ -108,10 +108,8 @@ fn yaml_doc<T: Serialize>(obj: &T) -> Result<String, KubeError> {
 /// The Kubernetes form of `name`: a DNS-1035 label prefix (lowercase letters,
 /// digits, `-`; starts with a letter) of at most `max` characters.
 pub fn dns_label(name: &str, max: usize) -> String {
-    let mut s: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
-        .collect();
+    let mut s: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
     if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
         s.insert_str(0, "w-");
     }
@@ -139,7 +137,8 @@ pub fn render(id: &WorkloadId, instance: &str, w: &Workload, opts: &RenderOption
     let labels = labels(id);
     let mut annotations = BTreeMap::new();
     annotations.insert(ANNOTATION_NAME.to_string(), instance.to_string());
-    let spec_json = serde_json::to_string(w).map_err(|e| KubeError::Render(format!("cannot encode the workload: {e}")))?;
+    let spec_json =
+        serde_json::to_string(w).map_err(|e| KubeError::Render(format!("cannot encode the workload: {e}")))?;
     annotations.insert(ANNOTATION_SPEC.to_string(), spec_json);
 
     let mounts = io_mounts(w)?;

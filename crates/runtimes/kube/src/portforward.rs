@@ -59,7 +59,12 @@ impl Forwarder {
 
     /// Serve connections until the task is dropped. A failing connection is
     /// reported through `on_error` and does not stop the others.
-    pub async fn serve(self, rt: &KubeRuntime, h: &Handle, on_error: impl Fn(RuntimeError) + Send + Sync + 'static) -> Result<()> {
+    pub async fn serve(
+        self,
+        rt: &KubeRuntime,
+        h: &Handle,
+        on_error: impl Fn(RuntimeError) + Send + Sync + 'static,
+    ) -> Result<()> {
         let on_error = std::sync::Arc::new(on_error);
         loop {
             let (conn, _) = self.listener.accept().await.map_err(RuntimeError::io("accepting a connection"))?;

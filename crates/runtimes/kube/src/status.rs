@@ -56,7 +56,9 @@ pub fn job_status(job: &Job, pods: &[Pod]) -> Status {
     match latest.map(|p| (p, pod_status(p, true))) {
         // A failed attempt before the Job controller's verdict: a retry is
         // coming while attempts remain (the verdict then arrives as a condition).
-        Some((p, Status::Failed { .. })) if pod_failure_reason(p).is_none() && retry_pending(job, &pods) => Status::Pending,
+        Some((p, Status::Failed { .. })) if pod_failure_reason(p).is_none() && retry_pending(job, &pods) => {
+            Status::Pending
+        }
         Some((_, s)) => s,
         None => Status::Pending,
     }
@@ -134,9 +136,7 @@ pub fn pod_status(p: &Pod, job: bool) -> Status {
 pub fn pod_failure_reason(p: &Pod) -> Option<String> {
     let waiting = main_container(p)?.state.as_ref()?.waiting.as_ref()?;
     let reason = waiting.reason.as_deref()?;
-    FATAL_WAITING
-        .contains(&reason)
-        .then(|| join(reason, waiting.message.as_deref().unwrap_or_default()))
+    FATAL_WAITING.contains(&reason).then(|| join(reason, waiting.message.as_deref().unwrap_or_default()))
 }
 
 /// Why a pod is still pending, for people waiting on it: unschedulable,
@@ -219,7 +219,9 @@ mod tests {
             s => panic!("{s:?}"),
         }
         let deadline = job(json!({"conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]}));
-        assert!(matches!(job_status(&deadline, &[]), Status::Failed { exit_code: None, reason } if reason == "DeadlineExceeded"));
+        assert!(
+            matches!(job_status(&deadline, &[]), Status::Failed { exit_code: None, reason } if reason == "DeadlineExceeded")
+        );
         // A condition that is not True does not count.
         let not_yet = job(json!({"conditions": [{"type": "Failed", "status": "False"}]}));
         assert_eq!(job_status(&not_yet, &[]), Status::Pending);
@@ -233,11 +235,13 @@ mod tests {
         assert_eq!(job_status(&j, &[old.clone(), new]), Status::Running);
         // Between attempts (no verdict yet, attempts left): waiting for the retry.
         let j1: Job = serde_json::from_value(json!({"metadata": {"name": "j"}, "spec": {"backoffLimit": 1,
-            "template": {}}})).unwrap();
+            "template": {}}}))
+        .unwrap();
         assert_eq!(job_status(&j1, std::slice::from_ref(&old)), Status::Pending);
         // No attempts left but the controller has not written its verdict: the pod's end.
         let j0: Job = serde_json::from_value(json!({"metadata": {"name": "j"}, "spec": {"backoffLimit": 0,
-            "template": {}}})).unwrap();
+            "template": {}}}))
+        .unwrap();
         assert!(matches!(job_status(&j0, std::slice::from_ref(&old)), Status::Failed { exit_code: Some(1), .. }));
         let pending = pod("c", "2026-01-01T00:02:00Z", json!({"phase": "Pending"}));
         assert_eq!(job_status(&j, &[old, pending]), Status::Pending);
@@ -252,12 +256,19 @@ mod tests {
                 "restartCount": 0, "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"nope\""}}}]}),
         );
         match job_status(&job(json!({"active": 1})), std::slice::from_ref(&p)) {
-            Status::Failed { exit_code: None, reason } => assert_eq!(reason, "ImagePullBackOff: Back-off pulling image \"nope\""),
+            Status::Failed { exit_code: None, reason } => {
+                assert_eq!(reason, "ImagePullBackOff: Back-off pulling image \"nope\"")
+            }
             s => panic!("{s:?}"),
         }
         // ErrImagePull alone may be a blip: still pending, with a reason for people.
         let blip: Pod = serde_json::from_value(
-            serde_json::to_value(&p).unwrap().to_string().replace("ImagePullBackOff", "ErrImagePull").parse::<serde_json::Value>().unwrap(),
+            serde_json::to_value(&p)
+                .unwrap()
+                .to_string()
+                .replace("ImagePullBackOff", "ErrImagePull")
+                .parse::<serde_json::Value>()
+                .unwrap(),
         )
         .unwrap();
         assert_eq!(pod_status(&blip, true), Status::Pending);
@@ -273,7 +284,10 @@ mod tests {
                 "message": "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}]}),
         );
         assert_eq!(job_status(&job(json!({})), std::slice::from_ref(&p)), Status::Pending);
-        assert_eq!(pending_reason(&p).unwrap(), "Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu.");
+        assert_eq!(
+            pending_reason(&p).unwrap(),
+            "Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
+        );
     }
 
     #[test]

@@ -58,7 +58,10 @@ pub fn validate(python: &Path, files: &[&Path]) -> String {
         .output()
         .expect("run validate_manifests.py");
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "manifests do not validate against the Kubernetes {SCHEMA_VERSION} schemas:\n{report}");
+    assert!(
+        out.status.success(),
+        "manifests do not validate against the Kubernetes {SCHEMA_VERSION} schemas:\n{report}"
+    );
     report
 }
 

@@ -60,7 +60,12 @@ async fn job_runs_retries_and_succeeds_with_logs_followed_across_pods() {
 
     // Attempt 1 runs, prints, fails.
     emu.create_pod(&job, "train-a").await;
-    emu.set_pod_status(NS, "train-a", json!({"phase": "Running", "containerStatuses": main_container(json!({"running": {}}))})).await;
+    emu.set_pod_status(
+        NS,
+        "train-a",
+        json!({"phase": "Running", "containerStatuses": main_container(json!({"running": {}}))}),
+    )
+    .await;
     assert_eq!(rt.status(&h).await.unwrap(), Status::Running);
     emu.append_log(NS, "train-a", "attempt 1 line 1\nattempt 1 line 2\n").await;
     emu.set_pod_status(
@@ -76,7 +81,12 @@ async fn job_runs_retries_and_succeeds_with_logs_followed_across_pods() {
     // Attempt 2 (the retry) runs and succeeds.
     tokio::time::sleep(Duration::from_millis(1100)).await; // a later creationTimestamp (1 s resolution)
     emu.create_pod(&job, "train-b").await;
-    emu.set_pod_status(NS, "train-b", json!({"phase": "Running", "containerStatuses": main_container(json!({"running": {}}))})).await;
+    emu.set_pod_status(
+        NS,
+        "train-b",
+        json!({"phase": "Running", "containerStatuses": main_container(json!({"running": {}}))}),
+    )
+    .await;
     emu.append_log(NS, "train-b", "attempt 2 done\n").await;
     emu.set_pod_status(
         NS,
@@ -85,7 +95,8 @@ async fn job_runs_retries_and_succeeds_with_logs_followed_across_pods() {
     )
     .await;
     emu.close_log(NS, "train-b").await;
-    emu.set_job_status(NS, job_name, json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]})).await;
+    emu.set_job_status(NS, job_name, json!({"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}))
+        .await;
 
     let lines = follower.await.unwrap();
     assert_eq!(lines, ["attempt 1 line 1", "attempt 1 line 2", "attempt 2 done"]);
@@ -179,7 +190,12 @@ async fn stop_cancels_and_list_finds_workloads_for_adoption() {
     let job_name = h.native_id.split_once('/').unwrap().1.to_string();
     let job = get_json(&emu, &format!("/apis/batch/v1/namespaces/{NS}/jobs/{job_name}")).await;
     emu.create_pod(&job, "train-x").await;
-    emu.set_pod_status(NS, "train-x", json!({"phase": "Running", "containerStatuses": main_container(json!({"running": {}}))})).await;
+    emu.set_pod_status(
+        NS,
+        "train-x",
+        json!({"phase": "Running", "containerStatuses": main_container(json!({"running": {}}))}),
+    )
+    .await;
 
     let listed = rt.list().await.unwrap();
     assert_eq!(listed.len(), 1);
@@ -215,7 +231,10 @@ async fn service_gets_a_deployment_and_service_and_port_forward_follows_the_pod(
     let s = get_json(&emu, &format!("/api/v1/namespaces/{NS}/services/{name}")).await;
     assert_eq!(d["spec"]["replicas"], 1);
     assert_eq!(s["spec"]["ports"][0]["port"], 8080);
-    assert_eq!(s["metadata"]["ownerReferences"][0]["uid"], d["metadata"]["uid"], "the Service goes with the Deployment");
+    assert_eq!(
+        s["metadata"]["ownerReferences"][0]["uid"], d["metadata"]["uid"],
+        "the Service goes with the Deployment"
+    );
 
     // Two "pods", each a TCP server that names itself.
     async fn pod_server(tag: &'static str) -> std::net::SocketAddr {

@@ -41,7 +41,11 @@ const MAX_POLL: Duration = Duration::from_millis(4);
 /// `opts.tail` records, then, with `opts.follow`, new ones until the monitor
 /// has recorded the end (or died). `status` picks the status out of the
 /// runtime's state type.
-pub fn workload_log<S, D>(dir: D, opts: LogOptions, status: fn(&mut S) -> &mut Status) -> Result<LogStream, RuntimeError>
+pub fn workload_log<S, D>(
+    dir: D,
+    opts: LogOptions,
+    status: fn(&mut S) -> &mut Status,
+) -> Result<LogStream, RuntimeError>
 where
     S: DeserializeOwned + 'static,
     D: WorkloadFiles + Send + 'static,
@@ -67,8 +71,16 @@ pub fn follow(reader: LogReader, dir: &Path, ended: impl Fn() -> bool + Send + '
     // SAFETY: the fd is owned by the `OwnedFd` moved into the `AsyncFd`, so it
     // stays open, and the same, for as long as the `AsyncFd` lives.
     let end = crate::launcher::take_end_signal(dir).and_then(|fd| unsafe { AsyncFd::register(fd) }.ok());
-    let state =
-        Follower { reader, dir: dir.to_path_buf(), started: Instant::now(), idle_polls: 0, watch: Watch::NotYet, end, ended, last_check: Instant::now() };
+    let state = Follower {
+        reader,
+        dir: dir.to_path_buf(),
+        started: Instant::now(),
+        idle_polls: 0,
+        watch: Watch::NotYet,
+        end,
+        ended,
+        last_check: Instant::now(),
+    };
     Box::pin(futures::stream::unfold(Some(state), |state| async move {
         let mut f = state?;
         loop {
@@ -177,7 +189,10 @@ impl DirWatch {
         let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)?;
         inotify.add_watch(
             dir,
-            AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_CREATE | AddWatchFlags::IN_DELETE_SELF,
+            AddWatchFlags::IN_MODIFY
+                | AddWatchFlags::IN_MOVED_TO
+                | AddWatchFlags::IN_CREATE
+                | AddWatchFlags::IN_DELETE_SELF,
         )?;
         // SAFETY: the fd belongs to the `Inotify` moved into the `AsyncFd`, so
         // it stays open, and the same, for as long as the `AsyncFd` lives.

@@ -41,7 +41,8 @@ use nix::unistd::Pid;
 pub use logfile::{parse_record, LogReader, LogWriter};
 pub use plan::ProcessPlan;
 pub use state::{
-    add_adoption_details, observe, read_json, remove_replaced, unknown_dirs, write_json_atomic, MonitorState, WorkloadDir, WorkloadFiles,
+    add_adoption_details, observe, read_json, remove_replaced, unknown_dirs, write_json_atomic, MonitorState,
+    WorkloadDir, WorkloadFiles,
 };
 
 /// Host processes under per-workload monitors, state kept under `root`.

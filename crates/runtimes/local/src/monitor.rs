@@ -23,9 +23,9 @@ use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
 use crate::cgroup::Cgroup;
-use crate::reaper::Reaper;
 use crate::logfile::LogWriter;
 use crate::plan::ProcessPlan;
+use crate::reaper::Reaper;
 use crate::state::{read_json, write_json_atomic, MonitorState, WorkloadDir, WorkloadFiles};
 
 /// How long to wait for output pipes to drain after the workload ended.
@@ -83,10 +83,11 @@ pub fn run(dir: &Path, on_change: &mut dyn FnMut(&ProcessPlan, &MonitorState)) -
             state.status = Status::Cancelled;
             break;
         }
-        let (cgroup, warnings) = match Cgroup::create_best_effort(&format!("{}-{attempt}", plan.workload_id), &plan.limits) {
-            Ok((cg, w)) => (Some(cg), w),
-            Err(e) => (None, vec![format!("no cgroup, limits and metrics unavailable: {e}")]),
-        };
+        let (cgroup, warnings) =
+            match Cgroup::create_best_effort(&format!("{}-{attempt}", plan.workload_id), &plan.limits) {
+                Ok((cg, w)) => (Some(cg), w),
+                Err(e) => (None, vec![format!("no cgroup, limits and metrics unavailable: {e}")]),
+            };
         for w in &warnings {
             let _ = log.record(LogSource::Stderr, format!("ferry: warning: {w}").as_bytes(), true);
         }
@@ -208,7 +209,10 @@ fn run_attempt(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             match phase {
                 Phase::Running => {
-                    let msg = format!("ferry: timed out after {}; sending SIGTERM", humanize(plan.timeout.unwrap_or_default()));
+                    let msg = format!(
+                        "ferry: timed out after {}; sending SIGTERM",
+                        humanize(plan.timeout.unwrap_or_default())
+                    );
                     let _ = log.record(LogSource::Stderr, msg.as_bytes(), true);
                     signal_all(pid, cgroup, Signal::SIGTERM);
                     phase = Phase::Terminating;
@@ -253,7 +257,10 @@ fn classify(ws: WaitStatus, timed_out: bool, plan: &ProcessPlan, wd: &WorkloadDi
     let (code, signal) = match ws {
         WaitStatus::Exited(_, c) => (c, None),
         WaitStatus::Signaled(_, sig, _) => (128 + sig as i32, Some(sig)),
-        other => (1, { tracing::warn!("unexpected wait status {other:?}"); None }),
+        other => (1, {
+            tracing::warn!("unexpected wait status {other:?}");
+            None
+        }),
     };
     if wd.stop_marker().exists() {
         return Status::Cancelled;
@@ -272,7 +279,9 @@ fn classify(ws: WaitStatus, timed_out: bool, plan: &ProcessPlan, wd: &WorkloadDi
     }
     match (code, signal) {
         (0, _) => Status::Succeeded,
-        (_, Some(sig)) => Status::Failed { exit_code: Some(code), reason: format!("killed by signal {}", sig.as_str()) },
+        (_, Some(sig)) => {
+            Status::Failed { exit_code: Some(code), reason: format!("killed by signal {}", sig.as_str()) }
+        }
         (c, None) => Status::Failed { exit_code: Some(c), reason: format!("exited with code {c}") },
     }
 }

@@ -52,9 +52,7 @@ impl ProcessPlan {
             Some(d) => l.spec_dir.join(d),
             None => l.spec_dir.clone(),
         };
-        let cwd = cwd
-            .canonicalize()
-            .map_err(RuntimeError::io(format!("workdir: cannot open {}", cwd.display())))?;
+        let cwd = cwd.canonicalize().map_err(RuntimeError::io(format!("workdir: cannot open {}", cwd.display())))?;
         let resolved = bindings::resolve(&l.spec_dir, w)?;
         let (io_env, io_args) = bindings::io_env_and_args(w, &resolved, |b| b.host_path.display().to_string());
         // With `run:`, argv is `sh -c script name`, so these become "$1" "$2" … of the script.

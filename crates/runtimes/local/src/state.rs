@@ -220,8 +220,7 @@ pub fn remove_replaced(dir: &Path) {
 
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RuntimeError> {
     let body = std::fs::read(path).map_err(RuntimeError::io(format!("cannot read {}", path.display())))?;
-    serde_json::from_slice(&body)
-        .map_err(|e| RuntimeError::Backend(format!("{} is corrupt: {e}", path.display())))
+    serde_json::from_slice(&body).map_err(|e| RuntimeError::Backend(format!("{} is corrupt: {e}", path.display())))
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! Ferry's own state directory (`--root`).
 
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use ferry_core::RuntimeError;
@@ -45,10 +45,8 @@ impl RuntimeBinary {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let out = self
-            .command(args)
-            .output()
-            .map_err(RuntimeError::io(format!("cannot run {}", self.binary.display())))?;
+        let out =
+            self.command(args).output().map_err(RuntimeError::io(format!("cannot run {}", self.binary.display())))?;
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {

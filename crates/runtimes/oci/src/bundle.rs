@@ -21,8 +21,8 @@ use ferry_core::bindings::{self, ResolvedBinding};
 use ferry_core::{Launch, RuntimeError};
 use ferry_image::store::ImageConfig;
 use oci_spec::runtime::{
-    LinuxBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType,
-    LinuxPidsBuilder, LinuxResourcesBuilder, MountBuilder, RootBuilder, Spec, UserBuilder,
+    LinuxBuilder, LinuxCpuBuilder, LinuxDeviceCgroupBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceBuilder,
+    LinuxNamespaceType, LinuxPidsBuilder, LinuxResourcesBuilder, MountBuilder, RootBuilder, Spec, UserBuilder,
 };
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -234,7 +234,9 @@ pub fn resolve_user(user: &str, rootfs: &Path) -> Result<(u32, u32), RuntimeErro
             .lines()
             .find_map(|l| {
                 let f: Vec<&str> = l.split(':').collect();
-                (f.get(2).and_then(|v| v.parse::<u32>().ok()) == Some(uid)).then(|| f.get(3).and_then(|v| v.parse().ok())).flatten()
+                (f.get(2).and_then(|v| v.parse::<u32>().ok()) == Some(uid))
+                    .then(|| f.get(3).and_then(|v| v.parse().ok()))
+                    .flatten()
             })
             .unwrap_or(0),
     };
@@ -281,7 +283,10 @@ mod tests {
         assert_eq!(r.pids().as_ref().unwrap().limit(), 50);
         let devices = r.devices().as_ref().expect("device rules");
         assert_eq!(devices.len(), 1);
-        assert!(!devices[0].allow() && devices[0].access().as_deref() == Some("rwm") && devices[0].typ().is_none(), "{devices:?}");
+        assert!(
+            !devices[0].allow() && devices[0].access().as_deref() == Some("rwm") && devices[0].typ().is_none(),
+            "{devices:?}"
+        );
         let ns = spec.linux().as_ref().unwrap().namespaces().as_ref().unwrap();
         assert!(ns.iter().any(|n| n.typ() == LinuxNamespaceType::Network), "private network by default");
     }
@@ -321,7 +326,8 @@ mod tests {
     fn user_names_come_from_the_image() {
         let d = tempfile::tempdir().unwrap();
         std::fs::create_dir(d.path().join("etc")).unwrap();
-        std::fs::write(d.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n").unwrap();
+        std::fs::write(d.path().join("etc/passwd"), "root:x:0:0::/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n")
+            .unwrap();
         std::fs::write(d.path().join("etc/group"), "staff:x:50:\n").unwrap();
         assert_eq!(resolve_user("app", d.path()).unwrap(), (1000, 1001));
         assert_eq!(resolve_user("app:staff", d.path()).unwrap(), (1000, 50));

@@ -40,7 +40,12 @@ pub fn checks(context_setting: Option<String>, scratch: &Path) -> Vec<Check> {
     }
     let choice = select::select(&select::Inputs::from_env(context_setting, false));
     out.push(match choice {
-        Ok(s) => Check { name: "runtime choice".into(), ok: true, detail: format!("{} — {}", s.binary.display(), s.reason), required: true },
+        Ok(s) => Check {
+            name: "runtime choice".into(),
+            ok: true,
+            detail: format!("{} — {}", s.binary.display(), s.reason),
+            required: true,
+        },
         Err(e) => Check { name: "runtime choice".into(), ok: false, detail: e.to_string(), required: true },
     });
     let support = ferry_local::cgroup::detect();
@@ -48,12 +53,21 @@ pub fn checks(context_setting: Option<String>, scratch: &Path) -> Vec<Check> {
     out.push(Check {
         name: "cgroups".into(),
         ok: missing.is_empty(),
-        detail: if missing.is_empty() { support.to_string() } else { format!("{support}; missing: {}", missing.join("; ")) },
+        detail: if missing.is_empty() {
+            support.to_string()
+        } else {
+            format!("{support}; missing: {}", missing.join("; "))
+        },
         required: true,
     });
     let _ = std::fs::create_dir_all(scratch);
     out.push(match crate::rootfs::overlay_works(scratch) {
-        Ok(()) => Check { name: "overlayfs".into(), ok: true, detail: "mountable: container root filesystems share image layers".into(), required: false },
+        Ok(()) => Check {
+            name: "overlayfs".into(),
+            ok: true,
+            detail: "mountable: container root filesystems share image layers".into(),
+            required: false,
+        },
         Err(e) => Check {
             name: "overlayfs".into(),
             ok: false,
@@ -62,7 +76,12 @@ pub fn checks(context_setting: Option<String>, scratch: &Path) -> Vec<Check> {
         },
     });
     out.push(match crate::criu_check() {
-        Ok(()) => Check { name: "criu".into(), ok: true, detail: "`criu check` passes: checkpoint/restore available".into(), required: false },
+        Ok(()) => Check {
+            name: "criu".into(),
+            ok: true,
+            detail: "`criu check` passes: checkpoint/restore available".into(),
+            required: false,
+        },
         Err(e) => Check { name: "criu".into(), ok: false, detail: e, required: false },
     });
     out

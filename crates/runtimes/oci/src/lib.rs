@@ -102,7 +102,9 @@ impl OciRuntime {
         ImageStore::open(&self.cfg.root).map_err(backend)
     }
 
-    fn prepared_containers(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<WorkloadId, (ContainerDir, OciPlan)>> {
+    fn prepared_containers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<WorkloadId, (ContainerDir, OciPlan)>> {
         self.prepared.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -200,18 +202,27 @@ impl OciRuntime {
     }
 
     /// Everything up to a written plan: image, binary, rootfs, bundle.
-    async fn write_container(&self, launch: &Launch, runtime: Option<Selection>, restore_from: Option<PathBuf>) -> Result<(ContainerDir, OciPlan)> {
+    async fn write_container(
+        &self,
+        launch: &Launch,
+        runtime: Option<Selection>,
+        restore_from: Option<PathBuf>,
+    ) -> Result<(ContainerDir, OciPlan)> {
         let w = &launch.workload;
         let image = w.image.clone().ok_or_else(|| {
             RuntimeError::InvalidWorkload("image: the oci runtime runs container images; add `image:`".into())
         })?;
         let wants_gpus = w.resources.gpus.unwrap_or(0) > 0;
-        let selection = match runtime {
-            Some(s) => s,
-            None => select::select(&select::Inputs::from_env(self.cfg.oci_runtime.clone(), wants_gpus)).map_err(|e| {
-                RuntimeError::NotPossible { operation: if wants_gpus { "resources.gpus" } else { "run" }, why: e.to_string() }
-            })?,
-        };
+        let selection =
+            match runtime {
+                Some(s) => s,
+                None => select::select(&select::Inputs::from_env(self.cfg.oci_runtime.clone(), wants_gpus)).map_err(
+                    |e| RuntimeError::NotPossible {
+                        operation: if wants_gpus { "resources.gpus" } else { "run" },
+                        why: e.to_string(),
+                    },
+                )?,
+            };
         tracing::info!(binary = %selection.binary.display(), reason = %selection.reason, "OCI runtime chosen");
         ferry_local::launcher::will_exec(&selection.binary);
         let resolved = bindings::resolve(&launch.spec_dir, w)?;
@@ -219,7 +230,8 @@ impl OciRuntime {
         let img = self.ensure_image(&store, &image).await?;
         let cd = self.dir_of(&launch.id);
         if !spare::claim(&spare::spares_of(&self.containers()), &cd.0) {
-            std::fs::create_dir_all(cd.bundle()).map_err(RuntimeError::io(format!("cannot create {}", cd.0.display())))?;
+            std::fs::create_dir_all(cd.bundle())
+                .map_err(RuntimeError::io(format!("cannot create {}", cd.0.display())))?;
         }
         write_json_atomic(&cd.spec(), w)?;
         let init = self.init_binary()?;
@@ -316,7 +328,10 @@ pub fn criu_check() -> std::result::Result<(), String> {
     }
     let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     let last: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let version = Command::new("criu").arg("--version").output().ok()
+    let version = Command::new("criu")
+        .arg("--version")
+        .output()
+        .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).lines().next().unwrap_or_default().to_string())
         .unwrap_or_default();
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -523,9 +538,11 @@ impl Runtime for OciRuntime {
 
     async fn restore(&self, from: &Path) -> Result<Handle> {
         criu_check().map_err(|why| RuntimeError::NotPossible { operation: "restore", why })?;
-        let meta: CheckpointMeta = state::read_json(&from.join(CHECKPOINT_META)).map_err(|e| {
-            RuntimeError::NotPossible { operation: "restore", why: format!("{} is not a Ferry checkpoint: {e}", from.display()) }
-        })?;
+        let meta: CheckpointMeta =
+            state::read_json(&from.join(CHECKPOINT_META)).map_err(|e| RuntimeError::NotPossible {
+                operation: "restore",
+                why: format!("{} is not a Ferry checkpoint: {e}", from.display()),
+            })?;
         let launch = Launch {
             id: WorkloadId::random(),
             name: meta.name,

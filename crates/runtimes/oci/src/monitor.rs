@@ -137,7 +137,10 @@ fn run_attempt(
     // what is written meanwhile, and starting their threads costs the start.
     let pumps = OutputPumps::start(
         log,
-        [(LogSource::Stdout, Box::new(out_r) as Box<dyn std::io::Read + Send>), (LogSource::Stderr, Box::new(err_r) as _)],
+        [
+            (LogSource::Stdout, Box::new(out_r) as Box<dyn std::io::Read + Send>),
+            (LogSource::Stderr, Box::new(err_r) as _),
+        ],
     );
     let launched = reaper.wait(child.id() as i32, Duration::from_secs(120));
     let launched_ok = matches!(launched, Some(WaitStatus::Exited(_, 0)));
@@ -172,14 +175,22 @@ fn run_attempt(
         if !oom && cgroup::out_of_memory(&cgroups) {
             oom = true;
             let limit = plan.memory_limit.map(|b| format!(" (memory limit {b} bytes)")).unwrap_or_default();
-            let _ = log.record(LogSource::Stderr, format!("ferry: out of memory{limit}; killing the container").as_bytes(), true);
+            let _ = log.record(
+                LogSource::Stderr,
+                format!("ferry: out of memory{limit}; killing the container").as_bytes(),
+                true,
+            );
             let _ = rt.kill(&plan.container_id, "KILL");
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             match phase {
                 Phase::Running => {
                     let t = humanize(plan.timeout.unwrap_or_default());
-                    let _ = log.record(LogSource::Stderr, format!("ferry: timed out after {t}; sending SIGTERM").as_bytes(), true);
+                    let _ = log.record(
+                        LogSource::Stderr,
+                        format!("ferry: timed out after {t}; sending SIGTERM").as_bytes(),
+                        true,
+                    );
                     let _ = rt.kill(&plan.container_id, "TERM");
                     phase = Phase::Terminating;
                     deadline = Some(Instant::now() + plan.kill_grace);
@@ -250,8 +261,14 @@ mod tests {
     #[test]
     fn exit_codes_above_128_name_the_signal() {
         assert_eq!(status_for_code(0), Status::Succeeded);
-        assert_eq!(status_for_code(137), Status::Failed { exit_code: Some(137), reason: "killed by signal SIGKILL".into() });
+        assert_eq!(
+            status_for_code(137),
+            Status::Failed { exit_code: Some(137), reason: "killed by signal SIGKILL".into() }
+        );
         assert_eq!(status_for_code(3), Status::Failed { exit_code: Some(3), reason: "exited with code 3".into() });
-        assert_eq!(status_for_code(255), Status::Failed { exit_code: Some(255), reason: "exited with code 255".into() });
+        assert_eq!(
+            status_for_code(255),
+            Status::Failed { exit_code: Some(255), reason: "exited with code 255".into() }
+        );
     }
 }

@@ -91,7 +91,9 @@ fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) ->
     // overlayfs lists lower directories top-most first.
     let lowerdir: Vec<String> = lower.iter().rev().map(|p| p.display().to_string()).collect();
     let data = format!("lowerdir={},upperdir={},workdir={}", lowerdir.join(":"), upper.display(), work.display());
-    let mount = |data: &str| nix::mount::mount(Some("overlay"), target, Some("overlay"), nix::mount::MsFlags::empty(), Some(data));
+    let mount = |data: &str| {
+        nix::mount::mount(Some("overlay"), target, Some("overlay"), nix::mount::MsFlags::empty(), Some(data))
+    };
     match mount(&format!("{data},volatile")) {
         // Kernels before 5.10 do not know `volatile`.
         Err(nix::errno::Errno::EINVAL) => mount(&data),
@@ -131,7 +133,12 @@ mod tests {
     /// The mountinfo lines of what is mounted on `target`.
     fn mounts_on(target: &Path) -> Vec<String> {
         let needle = format!(" {} ", target.display());
-        std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.contains(&needle)).map(String::from).collect()
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .map(String::from)
+            .collect()
     }
 
     fn overlays_on(target: &Path) -> usize {

@@ -78,12 +78,18 @@ pub fn select(i: &Inputs) -> Result<Selection, SelectError> {
     }
     if i.wants_gpus {
         if let Some(b) = find_on_path(NVIDIA_RUNTIME, i.path.as_ref()) {
-            return Ok(Selection { binary: b, reason: "the workload requests GPUs; nvidia-container-runtime found on PATH".into() });
+            return Ok(Selection {
+                binary: b,
+                reason: "the workload requests GPUs; nvidia-container-runtime found on PATH".into(),
+            });
         }
         for dir in NVIDIA_DIRS {
             let b = Path::new(dir).join(NVIDIA_RUNTIME);
             if is_executable(&b) {
-                return Ok(Selection { binary: b, reason: format!("the workload requests GPUs; nvidia-container-runtime found in {dir}") });
+                return Ok(Selection {
+                    binary: b,
+                    reason: format!("the workload requests GPUs; nvidia-container-runtime found in {dir}"),
+                });
             }
         }
         return Err(SelectError::NoGpuRuntime);

@@ -18,7 +18,11 @@ fn a_cgroup_is_removed_everywhere_once_empty_and_kept_while_busy() {
     }
     let root = PathBuf::from("/sys/fs/cgroup");
     let hierarchy = if root.join("cgroup.controllers").exists() { root.clone() } else { root.join("pids") };
-    assert!(hierarchy.join("cgroup.procs").exists(), "needs cgroup v2 or v1's pids controller at {} (root)", hierarchy.display());
+    assert!(
+        hierarchy.join("cgroup.procs").exists(),
+        "needs cgroup v2 or v1's pids controller at {} (root)",
+        hierarchy.display()
+    );
     let path = format!("/ferry-remove-test-{}", std::process::id());
     let dir = hierarchy.join(path.trim_start_matches('/'));
     std::fs::create_dir(&dir).expect("create a test cgroup (needs root)");

@@ -96,7 +96,7 @@ fn arguments_environment_and_output_arrive_unchanged() {
     let init = Init::new();
     let out = output(
         init.command(&["sh", "-c", "printf '%s|' \"$@\"; printf '%s' \"$FERRY_TEST_VALUE\"", "sh", "a b", "", "c'd"])
-        .env("FERRY_TEST_VALUE", "x=y z"),
+            .env("FERRY_TEST_VALUE", "x=y z"),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "a b||c'd|x=y z");
 }
@@ -159,7 +159,10 @@ fn signals_to_init_are_forwarded_to_the_program() {
             break status;
         }
         if Instant::now() > deadline {
-            let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
             panic!("SIGTERM to ferry-init did not reach the program within 10 s");
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -175,7 +178,11 @@ fn signals_to_init_are_forwarded_to_the_program() {
 #[test]
 fn as_pid_1_it_reaps_orphans() {
     let init = Init::new();
-    let out = output(Command::new("unshare").args(["--fork", "--pid", "--mount-proc"]).arg(init.path()).args(["sh", "-c", ORPHAN_SCRIPT]));
+    let out = output(Command::new("unshare").args(["--fork", "--pid", "--mount-proc"]).arg(init.path()).args([
+        "sh",
+        "-c",
+        ORPHAN_SCRIPT,
+    ]));
     assert!(out.status.success(), "unshare --pid needs root: {}", stderr(&out));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "zombies left behind");
 }
@@ -219,10 +226,22 @@ fn the_aarch64_build_behaves_the_same_under_qemu() {
     assert_eq!(status(&["--", "sh", "-c", "exit 4"]), Some(4));
     assert_eq!(status(&[]), Some(127));
     let out = output(qemu(&["ferry-no-such-program"]).env("PATH", "/usr/bin:/bin"));
-    assert_eq!((out.status.code(), stderr(&out).as_str()), (Some(127), "ferry-init: cannot run ferry-no-such-program: not found\n"));
+    assert_eq!(
+        (out.status.code(), stderr(&out).as_str()),
+        (Some(127), "ferry-init: cannot run ferry-no-such-program: not found\n")
+    );
     assert_eq!(status(&["/etc/passwd"]), Some(126));
-    let out = output(&mut qemu(&["sh", "-c", "trap 'echo got TERM; exit 5' TERM; kill -TERM $PPID; while :; do sleep 0.05; done"]));
+    let out = output(&mut qemu(&[
+        "sh",
+        "-c",
+        "trap 'echo got TERM; exit 5' TERM; kill -TERM $PPID; while :; do sleep 0.05; done",
+    ]));
     assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(5), "got TERM\n"));
-    let out = output(Command::new("unshare").args(["--fork", "--pid", "--mount-proc", "qemu-aarch64"]).arg(&bin).args(["sh", "-c", ORPHAN_SCRIPT]));
+    let out =
+        output(Command::new("unshare").args(["--fork", "--pid", "--mount-proc", "qemu-aarch64"]).arg(&bin).args([
+            "sh",
+            "-c",
+            ORPHAN_SCRIPT,
+        ]));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0", "zombies left behind: {}", stderr(&out));
 }

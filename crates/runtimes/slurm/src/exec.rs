@@ -41,7 +41,11 @@ impl SshTarget {
             Some((h, p)) => (h, Some(p.parse::<u16>().map_err(|_| bad("the port is not a number"))?)),
             None => (rest, None),
         };
-        let word_ok = |w: &str| !w.is_empty() && !w.starts_with('-') && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-[]".contains(&b));
+        let word_ok = |w: &str| {
+            !w.is_empty()
+                && !w.starts_with('-')
+                && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-[]".contains(&b))
+        };
         if !word_ok(host) {
             return Err(bad("the host name is empty or has characters other than letters, digits, '.', '-', '_'"));
         }
@@ -243,11 +247,7 @@ impl Executor {
         let out = child.wait_with_output().await.map_err(|e| SlurmError::Io(format!("{program} failed"), e))?;
         let out = Output { code: out.status.code(), stdout: out.stdout, stderr: out.stderr };
         if self.is_remote() && out.code == Some(255) {
-            return Err(SlurmError::Ssh(format!(
-                "ssh to {} failed: {}",
-                self.describe(program),
-                out.stderr_text()
-            )));
+            return Err(SlurmError::Ssh(format!("ssh to {} failed: {}", self.describe(program), out.stderr_text())));
         }
         Ok(out)
     }
@@ -291,7 +291,10 @@ impl Executor {
         if out.status.success() {
             Ok(())
         } else {
-            Err(SlurmError::Command { command: "rsync".into(), message: String::from_utf8_lossy(&out.stderr).trim().to_owned() })
+            Err(SlurmError::Command {
+                command: "rsync".into(),
+                message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+            })
         }
     }
 

@@ -62,7 +62,13 @@ impl Launcher {
 
     /// The argv that runs `command` in `image` with `mounts` and the
     /// environment variables `env_names` (already exported by the script).
-    pub fn wrap(&self, image: &str, mounts: &[Mount], env_names: &[String], command: &[String]) -> Result<Vec<String>, SlurmError> {
+    pub fn wrap(
+        &self,
+        image: &str,
+        mounts: &[Mount],
+        env_names: &[String],
+        command: &[String],
+    ) -> Result<Vec<String>, SlurmError> {
         for m in mounts {
             for p in [&m.source, &m.target] {
                 if p.contains(':') || p.contains(',') {
@@ -117,12 +123,27 @@ mod tests {
         let p = Launcher::Podman { program: vec!["podman".into()], run_args: vec!["run".into(), "--rm".into()] };
         assert_eq!(
             p.wrap("busybox", &m, &["A".into()], &cmd).unwrap(),
-            ["podman", "run", "--rm", "-v", "/wd/io/data:/ferry/io/data:ro", "--env", "A", "busybox", "sh", "-c", "echo hi"]
+            [
+                "podman",
+                "run",
+                "--rm",
+                "-v",
+                "/wd/io/data:/ferry/io/data:ro",
+                "--env",
+                "A",
+                "busybox",
+                "sh",
+                "-c",
+                "echo hi"
+            ]
         );
         let a = Launcher::named("apptainer").unwrap().wrap("busybox:1", &m, &[], &cmd).unwrap();
         assert_eq!(a[..5], ["apptainer", "exec", "--bind", "/wd/io/data:/ferry/io/data:ro", "docker://busybox:1"]);
         let y = Launcher::named("pyxis").unwrap().wrap("nvcr.io/x:1", &m, &[], &cmd).unwrap();
-        assert_eq!(y[..3], ["srun", "--container-image=nvcr.io/x:1", "--container-mounts=/wd/io/data:/ferry/io/data:ro"]);
+        assert_eq!(
+            y[..3],
+            ["srun", "--container-image=nvcr.io/x:1", "--container-mounts=/wd/io/data:/ferry/io/data:ro"]
+        );
         assert!(Launcher::named("docker").is_err());
         let bad = [Mount { source: "/a:b".into(), target: "/x".into(), read_only: false }];
         assert!(p.wrap("i", &bad, &[], &cmd).is_err());

@@ -186,7 +186,9 @@ impl SlurmRuntime {
                 // Asked once per login node and remembered locally: every
                 // round trip counts when `ferry run -d` should return at once.
                 let cache = self.remote_home_cache();
-                if let Some(home) = cache.as_ref().and_then(|c| std::fs::read_to_string(c).ok()).filter(|h| h.starts_with('/')) {
+                if let Some(home) =
+                    cache.as_ref().and_then(|c| std::fs::read_to_string(c).ok()).filter(|h| h.starts_with('/'))
+                {
                     return Ok(format!("{}/.ferry/slurm", home.trim_end_matches('/')));
                 }
                 let out = self.exec.sh("printf '%s' \"$HOME\"", &[]).await?;
@@ -208,11 +210,9 @@ impl SlurmRuntime {
 
     fn remote_home_cache(&self) -> Option<PathBuf> {
         match self.exec.transport() {
-            Transport::Ssh { target, control_dir, .. } => Some(control_dir.join(format!(
-                "home-{}-{}",
-                target.destination(),
-                target.port.unwrap_or(22)
-            ))),
+            Transport::Ssh { target, control_dir, .. } => {
+                Some(control_dir.join(format!("home-{}-{}", target.destination(), target.port.unwrap_or(22))))
+            }
             Transport::Local => None,
         }
     }
@@ -240,14 +240,21 @@ impl SlurmRuntime {
     async fn put_file(&self, path: &str, bytes: &[u8]) -> Result<(), SlurmError> {
         if !self.exec.is_remote() {
             if let Some(parent) = Path::new(path).parent() {
-                std::fs::create_dir_all(parent).map_err(|e| SlurmError::Io(format!("cannot create {}", parent.display()), e))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| SlurmError::Io(format!("cannot create {}", parent.display()), e))?;
             }
             return std::fs::write(path, bytes).map_err(|e| SlurmError::Io(format!("cannot write {path}"), e));
         }
         let out = self
             .exec
             .run(
-                &["sh".into(), "-c".into(), "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"".into(), "ferry".into(), path.into()],
+                &[
+                    "sh".into(),
+                    "-c".into(),
+                    "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"".into(),
+                    "ferry".into(),
+                    path.into(),
+                ],
                 Some(bytes),
             )
             .await?;
@@ -269,7 +276,8 @@ impl SlurmRuntime {
         }
         let pairs: Vec<(String, PathBuf)> = serde_json::from_str(json).unwrap_or_default();
         for (remote, local) in pairs {
-            std::fs::create_dir_all(&local).map_err(|e| SlurmError::Io(format!("cannot create {}", local.display()), e))?;
+            std::fs::create_dir_all(&local)
+                .map_err(|e| SlurmError::Io(format!("cannot create {}", local.display()), e))?;
             self.exec.sync_dir(&local, &remote, true).await?;
         }
         Ok(())
@@ -285,7 +293,10 @@ impl SlurmRuntime {
                 match self.poller.status_from_workdir(&h.native_id, &dir).await? {
                     Some(s) => s,
                     None => {
-                        return Err(RuntimeError::NotFound { runtime: RuntimeKind::Slurm, native_id: h.native_id.clone() })
+                        return Err(RuntimeError::NotFound {
+                            runtime: RuntimeKind::Slurm,
+                            native_id: h.native_id.clone(),
+                        })
                     }
                 }
             }
@@ -371,7 +382,11 @@ impl Runtime for SlurmRuntime {
                 let dirs: Vec<String> = plan.uploads.iter().map(|(_, remote)| remote.clone()).collect();
                 let out = self.exec.sh("mkdir -p \"$@\"", &dirs).await?;
                 if !out.success() {
-                    return Err(SlurmError::Command { command: format!("mkdir {}", plan.workdir), message: out.stderr_text() }.into());
+                    return Err(SlurmError::Command {
+                        command: format!("mkdir {}", plan.workdir),
+                        message: out.stderr_text(),
+                    }
+                    .into());
                 }
             }
             for (local, remote) in &plan.uploads {
@@ -419,10 +434,8 @@ mkdir -p "$wd" "$@" && printf '%s\n' "$meta" > "$wd/ferry.json" && cat > "$wd/jo
     async fn list(&self) -> Result<Vec<(Handle, Status)>> {
         let queue = self.poller.queue().await?;
         let root = self.workdir_root().await?;
-        let mut jobs: Vec<(String, WorkloadId)> = queue
-            .values()
-            .filter_map(|e| script::workload_id_of(&e.name).map(|id| (e.job_id.clone(), id)))
-            .collect();
+        let mut jobs: Vec<(String, WorkloadId)> =
+            queue.values().filter_map(|e| script::workload_id_of(&e.name).map(|id| (e.job_id.clone(), id))).collect();
         jobs.sort();
         let dirs: Vec<String> = jobs.iter().map(|(_, id)| format!("{root}/{id}")).collect();
         let metas = read_metas(&self.exec, &dirs).await?;
@@ -471,7 +484,8 @@ mkdir -p "$wd" "$@" && printf '%s\n' "$meta" > "$wd/ferry.json" && cat > "$wd/jo
             let skip = complete.len().saturating_sub(n);
             first.extend(complete.into_iter().skip(skip));
         }
-        let this = FollowState { rt: self.handle_clone(), handle: h.clone(), follower, queued: first.into(), done: false };
+        let this =
+            FollowState { rt: self.handle_clone(), handle: h.clone(), follower, queued: first.into(), done: false };
         Ok(Box::pin(futures::stream::unfold(this, |mut st| async move {
             loop {
                 if let Some(l) = st.queued.pop_front() {
@@ -606,7 +620,10 @@ mkdir -p "$wd" "$@" && printf '%s\n' "$meta" > "$wd/ferry.json" && cat > "$wd/jo
             Some(("PENDING", r)) if r.starts_with("JobHeld") => "release",
             _ => {
                 let s = self.observe(h).await?;
-                return Err(Self::not_possible("resume", format!("workload {} is {s}, not paused", h.workload.short())));
+                return Err(Self::not_possible(
+                    "resume",
+                    format!("workload {} is {s}, not paused", h.workload.short()),
+                ));
             }
         };
         let out = self.slurm(&["scontrol", cmd, id]).await?;

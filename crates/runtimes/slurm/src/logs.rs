@@ -147,7 +147,8 @@ mod tests {
         b.push(b"one\ntw", LogSource::Stdout, None, &mut out);
         b.push(b"o\nthree", LogSource::Stdout, None, &mut out);
         b.finish(LogSource::Stdout, None, &mut out);
-        let got: Vec<(String, bool)> = out.iter().map(|l| (String::from_utf8_lossy(&l.text).into(), l.complete)).collect();
+        let got: Vec<(String, bool)> =
+            out.iter().map(|l| (String::from_utf8_lossy(&l.text).into(), l.complete)).collect();
         assert_eq!(got, [("one".into(), true), ("two".into(), true), ("three".into(), false)]);
         assert_eq!(b.offset, 13);
     }

@@ -83,7 +83,13 @@ pub fn parse_sacct(text: &str) -> HashMap<String, JobRecord> {
         let state = p[1].split_whitespace().next().unwrap_or("").to_string();
         out.insert(
             p[0].to_string(),
-            JobRecord { job_id: p[0].to_string(), state, reason: p.get(3).unwrap_or(&"").to_string(), exit_code, signal },
+            JobRecord {
+                job_id: p[0].to_string(),
+                state,
+                reason: p.get(3).unwrap_or(&"").to_string(),
+                exit_code,
+                signal,
+            },
         );
     }
     out
@@ -144,7 +150,8 @@ pub fn final_status(rec: &JobRecord, facts: &WorkdirFacts) -> Status {
         return Status::Cancelled;
     }
     let state = rec.state.as_str();
-    let slurm_reason = if rec.reason.is_empty() || rec.reason == "None" { String::new() } else { format!(", {}", rec.reason) };
+    let slurm_reason =
+        if rec.reason.is_empty() || rec.reason == "None" { String::new() } else { format!(", {}", rec.reason) };
     let from_signal = rec.signal.map(|s| (128 + s, format!("killed by signal {s} ({})", signal_name(s))));
     let code = rec.exit_code;
     let wrapper_reason = |code: i32| {
@@ -166,10 +173,19 @@ pub fn final_status(rec: &JobRecord, facts: &WorkdirFacts) -> Status {
             exit_code: Some(137),
             reason: "out of memory: Slurm killed the job over its --mem limit (OUT_OF_MEMORY)".into(),
         },
-        "NODE_FAIL" => Status::Failed { exit_code: None, reason: format!("a node of the job failed (NODE_FAIL{slurm_reason})") },
-        "BOOT_FAIL" => Status::Failed { exit_code: None, reason: format!("the node failed to boot (BOOT_FAIL{slurm_reason})") },
-        "PREEMPTED" => Status::Failed { exit_code: None, reason: format!("preempted by a higher-priority job (PREEMPTED{slurm_reason})") },
-        "DEADLINE" => Status::Failed { exit_code: None, reason: format!("missed its --deadline (DEADLINE{slurm_reason})") },
+        "NODE_FAIL" => {
+            Status::Failed { exit_code: None, reason: format!("a node of the job failed (NODE_FAIL{slurm_reason})") }
+        }
+        "BOOT_FAIL" => {
+            Status::Failed { exit_code: None, reason: format!("the node failed to boot (BOOT_FAIL{slurm_reason})") }
+        }
+        "PREEMPTED" => Status::Failed {
+            exit_code: None,
+            reason: format!("preempted by a higher-priority job (PREEMPTED{slurm_reason})"),
+        },
+        "DEADLINE" => {
+            Status::Failed { exit_code: None, reason: format!("missed its --deadline (DEADLINE{slurm_reason})") }
+        }
         "SPECIAL_EXIT" => Status::Failed { exit_code: code, reason: format!("SPECIAL_EXIT{slurm_reason}") },
         "REVOKED" => Status::Failed { exit_code: None, reason: "revoked by a sibling cluster (REVOKED)".into() },
         other => Status::Failed { exit_code: code, reason: format!("unknown Slurm state {other}{slurm_reason}") },
@@ -223,7 +239,10 @@ mod tests {
         assert_eq!(live_status("REQUEUED", "None"), Some(Status::Pending));
         assert_eq!(live_status("COMPLETED", "None"), None);
         assert_eq!(final_status(&rec("COMPLETED", 0, 0), &none), Status::Succeeded);
-        assert_eq!(final_status(&rec("FAILED", 3, 0), &none), Status::Failed { exit_code: Some(3), reason: "exited with code 3".into() });
+        assert_eq!(
+            final_status(&rec("FAILED", 3, 0), &none),
+            Status::Failed { exit_code: Some(3), reason: "exited with code 3".into() }
+        );
         assert_eq!(
             final_status(&rec("FAILED", 0, 9), &none),
             Status::Failed { exit_code: Some(137), reason: "killed by signal 9 (SIGKILL)".into() }
@@ -231,8 +250,12 @@ mod tests {
         assert_eq!(final_status(&rec("CANCELLED", 0, 15), &none), Status::Cancelled);
         let stopped = WorkdirFacts { stop_requested: true, ..Default::default() };
         assert_eq!(final_status(&rec("COMPLETED", 0, 0), &stopped), Status::Cancelled);
-        let timed = WorkdirFacts { exit_code: Some(124), reason: Some("timed out after 1s".into()), stop_requested: false };
-        assert_eq!(final_status(&rec("FAILED", 124, 0), &timed), Status::Failed { exit_code: Some(124), reason: "timed out after 1s".into() });
+        let timed =
+            WorkdirFacts { exit_code: Some(124), reason: Some("timed out after 1s".into()), stop_requested: false };
+        assert_eq!(
+            final_status(&rec("FAILED", 124, 0), &timed),
+            Status::Failed { exit_code: Some(124), reason: "timed out after 1s".into() }
+        );
         for (state, word) in [
             ("TIMEOUT", "time limit"),
             ("OUT_OF_MEMORY", "out of memory"),

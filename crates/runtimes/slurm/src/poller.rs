@@ -56,11 +56,12 @@ pub struct Poller {
 
 impl Poller {
     pub fn new(exec: Arc<Executor>, accounting_cache: Option<PathBuf>) -> Poller {
-        let accounting = accounting_cache.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| match t.trim() {
-            "yes" => Some(true),
-            "no" => Some(false),
-            _ => None,
-        });
+        let accounting =
+            accounting_cache.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| match t.trim() {
+                "yes" => Some(true),
+                "no" => Some(false),
+                _ => None,
+            });
         Poller {
             exec,
             state: Mutex::new(PollState { interval: MIN_INTERVAL, accounting, ..Default::default() }),

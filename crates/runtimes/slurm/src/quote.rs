@@ -10,7 +10,10 @@
 /// specially stay readable (`--mem=4G`, `/a/b`), everything else is quoted.
 pub fn sh_quote(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b'/' | b':' | b'=' | b'@' | b',' | b'+' | b'%'));
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(b, b'_' | b'-' | b'.' | b'/' | b':' | b'=' | b'@' | b',' | b'+' | b'%')
+        });
     if plain {
         return s.to_owned();
     }
@@ -90,7 +93,22 @@ mod tests {
 
     #[test]
     fn hostile_words_survive_the_shell() {
-        let words = ["$(touch /tmp/ferry-pwned)", "`id`", "a'b\"c", "line1\nline2", "back\\slash", "*", "~", "ünï©ødé", " ", "-n", "$HOME", "!x", "a;b|c&d", "#x"];
+        let words = [
+            "$(touch /tmp/ferry-pwned)",
+            "`id`",
+            "a'b\"c",
+            "line1\nline2",
+            "back\\slash",
+            "*",
+            "~",
+            "ünï©ødé",
+            " ",
+            "-n",
+            "$HOME",
+            "!x",
+            "a;b|c&d",
+            "#x",
+        ];
         assert_eq!(shell_split(&sh_join(&words)), words);
     }
 

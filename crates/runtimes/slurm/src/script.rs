@@ -98,7 +98,9 @@ pub fn check_extra(i: usize, opt: &str) -> Result<(), SlurmError> {
 }
 
 fn check_directive_path(field: &str, p: &str) -> Result<(), SlurmError> {
-    if !p.starts_with('/') || p.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'' || c == '\\' || c == '%') {
+    if !p.starts_with('/')
+        || p.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\'' || c == '\\' || c == '%')
+    {
         return Err(SlurmError::Config(format!(
             "{field}: {p:?} must be an absolute path without whitespace, quotes, backslashes or '%' (it is written on #SBATCH lines)"
         )));
@@ -162,7 +164,10 @@ pub fn render(launch: &Launch, s: &RenderSettings) -> Result<JobPlan, SlurmError
             Some(d) => launch.spec_dir.join(d),
             None => launch.spec_dir.clone(),
         };
-        d.canonicalize().map_err(|e| SlurmError::Io(format!("workdir: cannot open {}", d.display()), e))?.display().to_string()
+        d.canonicalize()
+            .map_err(|e| SlurmError::Io(format!("workdir: cannot open {}", d.display()), e))?
+            .display()
+            .to_string()
     };
 
     // The command.
@@ -177,7 +182,10 @@ pub fn render(launch: &Launch, s: &RenderSettings) -> Result<JobPlan, SlurmError
     }
     let mut env: Vec<(String, String)> = Vec::new();
     for (k, v) in &w.env {
-        if k.is_empty() || k.starts_with(|c: char| c.is_ascii_digit()) || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if k.is_empty()
+            || k.starts_with(|c: char| c.is_ascii_digit())
+            || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
             return Err(SlurmError::Invalid(format!("env.{k}: not a valid variable name (letters, digits, '_')")));
         }
         check_no_nul(&format!("env.{k}"), v).map_err(SlurmError::Invalid)?;
@@ -332,11 +340,23 @@ mod tests {
 
     fn launch(yaml: &str, dir: &Path) -> Launch {
         let workload = ferry_spec::parse_str(yaml, Path::new("t.yaml")).unwrap();
-        Launch { id: WorkloadId::random(), name: workload.name.clone(), context: "c".into(), workload, spec_dir: dir.to_path_buf() }
+        Launch {
+            id: WorkloadId::random(),
+            name: workload.name.clone(),
+            context: "c".into(),
+            workload,
+            spec_dir: dir.to_path_buf(),
+        }
     }
 
     fn settings() -> RenderSettings {
-        RenderSettings { workdir_root: "/shared/ferry".into(), partition: Some("debug".into()), account: None, remote: false, launcher: Launcher::named("podman").unwrap() }
+        RenderSettings {
+            workdir_root: "/shared/ferry".into(),
+            partition: Some("debug".into()),
+            account: None,
+            remote: false,
+            launcher: Launcher::named("podman").unwrap(),
+        }
     }
 
     #[test]

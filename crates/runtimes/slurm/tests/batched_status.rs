@@ -12,7 +12,9 @@ use ferry_slurm::SlurmRuntime;
 fn thirty_statuses_one_squeue() {
     if std::env::var("FERRY_SKIP_SLURM_TESTS").as_deref() == Ok("1") {
         println!("thirty_statuses_one_squeue: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-        ferry_core::skip_log::append("ferry-slurm batched_status::thirty_statuses_one_squeue: skipped (FERRY_SKIP_SLURM_TESTS=1)");
+        ferry_core::skip_log::append(
+            "ferry-slurm batched_status::thirty_statuses_one_squeue: skipped (FERRY_SKIP_SLURM_TESTS=1)",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -27,8 +29,17 @@ fn thirty_statuses_one_squeue() {
                 serde_json::json!({"name": format!("b{i}"), "command": ["sh", "-c", format!("exit {code}")]}),
             )
             .unwrap();
-            let launch = Launch { id: WorkloadId::random(), name: format!("b{i}"), context: "batched".into(), workload, spec_dir: dir.path().into() };
-            let h = slurm.start(&launch).await.unwrap_or_else(|e| panic!("sbatch failed (is the cluster up? scripts/services/50-slurm.sh): {e}"));
+            let launch = Launch {
+                id: WorkloadId::random(),
+                name: format!("b{i}"),
+                context: "batched".into(),
+                workload,
+                spec_dir: dir.path().into(),
+            };
+            let h = slurm
+                .start(&launch)
+                .await
+                .unwrap_or_else(|e| panic!("sbatch failed (is the cluster up? scripts/services/50-slurm.sh): {e}"));
             handles.push((h, code));
         }
         // Wait until all have ended, polling through the runtime itself.

@@ -68,7 +68,13 @@ fn case() -> impl Strategy<Value = (String, BTreeMap<String, String>, Vec<String
 }
 
 fn launch(dir: &Path, name: &str, env: &BTreeMap<String, String>, args: &[String]) -> Launch {
-    Launch { id: WorkloadId::random(), name: name.to_owned(), context: "hostile".into(), workload: workload(env, args), spec_dir: dir.to_path_buf() }
+    Launch {
+        id: WorkloadId::random(),
+        name: name.to_owned(),
+        context: "hostile".into(),
+        workload: workload(env, args),
+        spec_dir: dir.to_path_buf(),
+    }
 }
 
 proptest! {
@@ -103,7 +109,9 @@ proptest! {
 fn hostile_inputs_survive_real_sbatch() {
     if std::env::var("FERRY_SKIP_SLURM_TESTS").as_deref() == Ok("1") {
         println!("hostile_inputs_survive_real_sbatch: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-        ferry_core::skip_log::append("ferry-slurm hostile::hostile_inputs_survive_real_sbatch: skipped (FERRY_SKIP_SLURM_TESTS=1)");
+        ferry_core::skip_log::append(
+            "ferry-slurm hostile::hostile_inputs_survive_real_sbatch: skipped (FERRY_SKIP_SLURM_TESTS=1)",
+        );
         return;
     }
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig { cases: 12, ..ProptestConfig::default() });
@@ -111,12 +119,15 @@ fn hostile_inputs_survive_real_sbatch() {
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     rt.block_on(async {
-        let settings = ContextSettings { workdir_root: Some(dir.path().join("jobs").display().to_string()), ..Default::default() };
+        let settings =
+            ContextSettings { workdir_root: Some(dir.path().join("jobs").display().to_string()), ..Default::default() };
         let slurm = SlurmRuntime::new("hostile", &settings, dir.path()).unwrap();
         let mut jobs = Vec::new();
         for (name, env, args) in &cases {
             let l = launch(dir.path(), name, env, args);
-            let h = slurm.start(&l).await.unwrap_or_else(|e| panic!("sbatch failed (is the Slurm cluster up? scripts/services/50-slurm.sh): {e}"));
+            let h = slurm.start(&l).await.unwrap_or_else(|e| {
+                panic!("sbatch failed (is the Slurm cluster up? scripts/services/50-slurm.sh): {e}")
+            });
             jobs.push((h, expected(name, env, args)));
         }
         let deadline = Instant::now() + Duration::from_secs(120);
