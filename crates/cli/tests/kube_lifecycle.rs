@@ -1,48 +1,45 @@
-//! The `ferry` binary on a Kubernetes context, over real HTTP against the
-//! stateful API emulator (`crates/runtimes/kube/testing/kube_emulator.py`).
-//! The test plays the Job controller and the kubelet (creates pods, patches
-//! Job and Pod status, writes container logs). No real cluster is involved:
-//! none can run here (see the README's Kubernetes section).
+//! The `ferry` binary on a Kubernetes context, against the real test cluster
+//! (scripts/testbed/kube-cluster.sh). Each test has a namespace of its own and
+//! works as the test user, with a kubeconfig as a user of Ferry would have.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use ferry_kube::testing::{self, main_container, Emulator};
-use serde_json::{json, Value};
+use ferry_kube::testing::{Cluster, TestNamespace};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
-const NS: &str = "team";
+/// Long enough for pods to be scheduled, pulled and run on a busy 2-core machine.
+const LONG: Duration = Duration::from_secs(180);
 
 struct Env {
     home: tempfile::TempDir,
-    emu: Emulator,
+    cluster: Cluster,
+    ns: TestNamespace,
 }
 
 impl Env {
     async fn new(test: &str) -> Option<Env> {
-        let python = testing::python_or_skip(test)?;
-        let emu = Emulator::start(&python).await;
-        let home = tempfile::tempdir().unwrap();
-        let kubeconfig = home.path().join("kubeconfig");
-        emu.write_kubeconfig(&kubeconfig, "from-kubeconfig");
-        let env = Env { home, emu };
-        let (code, _, err) = env
-            .ferry(&[
-                "context",
-                "create",
-                "k8s",
-                "--runtime",
-                "kubernetes",
-                "--kubeconfig",
-                kubeconfig.to_str().unwrap(),
-                "--namespace",
-                NS,
-                "--use",
-            ])
-            .await;
-        assert_eq!(code, 0, "{err}");
+        let cluster = Cluster::or_skip(test).await?;
+        let ns = cluster.namespace(test).await;
+        let env = Env { home: tempfile::tempdir().unwrap(), cluster, ns };
+        let kubeconfig = env.cluster.user_kubeconfig.to_str().unwrap().to_string();
+        let ns = env.ns.name.clone();
+        env.ok(&[
+            "context",
+            "create",
+            "here",
+            "--runtime",
+            "kubernetes",
+            "--kubeconfig",
+            &kubeconfig,
+            "--namespace",
+            &ns,
+        ])
+        .await;
+        env.ok(&["context", "use", "here"]).await;
         Some(env)
     }
 
@@ -58,12 +55,13 @@ impl Env {
             .env("XDG_DATA_HOME", self.dir().join("data"))
             .env_remove("FERRY_CONTEXT")
             .env_remove("KUBECONFIG")
+            .stdin(Stdio::null())
             .kill_on_drop(true);
         c
     }
 
     async fn ferry(&self, args: &[&str]) -> (i32, String, String) {
-        let out = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+        let out = tokio::time::timeout(LONG, self.command(args).output())
             .await
             .unwrap_or_else(|_| panic!("ferry {args:?} did not finish"))
             .unwrap();
@@ -74,61 +72,55 @@ impl Env {
         )
     }
 
+    async fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.ferry(args).await;
+        assert_eq!(code, 0, "ferry {args:?}: {err}");
+        out
+    }
+
     fn file(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, text).unwrap();
         p
     }
 
     async fn ps(&self) -> Vec<Value> {
-        let (code, out, err) = self.ferry(&["ps", "-a", "-o", "json"]).await;
-        assert_eq!(code, 0, "{err}");
-        serde_json::from_str(&out).unwrap()
+        serde_json::from_str(&self.ok(&["ps", "-a", "-o", "json"]).await).unwrap()
     }
 
-    async fn job(&self) -> Value {
-        self.emu.only(&format!("/apis/batch/v1/namespaces/{NS}/jobs")).await
+    async fn state(&self, name: &str) -> String {
+        let v: Value = serde_json::from_str(&self.ok(&["inspect", name]).await).unwrap();
+        v[0]["status"]["state"].as_str().unwrap_or_default().to_string()
     }
-}
 
-fn running() -> Value {
-    json!({"phase": "Running", "containerStatuses": main_container(json!({"running": {}}))})
+    async fn wait_state(&self, name: &str, want: &str) {
+        let deadline = tokio::time::Instant::now() + LONG;
+        loop {
+            let now = self.state(name).await;
+            if now == want {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{name} is still {now}, not {want}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kube_cli_job_run_ps_logs_rm_and_readoption() {
-    let Some(env) = Env::new("kube_lifecycle::job_run_ps_logs_rm").await else { return };
-    env.file("job.yaml", "name: hello\nimage: busybox\ncommand: [echo, hello]\n");
-    let (code, id, err) = env.ferry(&["run", "-d", "job.yaml"]).await;
-    assert_eq!(code, 0, "{err}");
-    let id = id.trim().to_string();
+async fn kube_cli_job_run_wait_logs_readoption_and_rm() {
+    let Some(env) = Env::new("kube-cli-job").await else { return };
+    let ns = env.ns.name.clone();
+    env.file("job.yaml", &format!("name: hello\nimage: {}\ncommand: [echo, hello]\n", env.cluster.image));
+    let id = env.ok(&["run", "-d", "job.yaml"]).await.trim().to_string();
 
-    // The context's namespace wins over the kubeconfig's.
-    let job = env.job().await;
-    let job_name = job["metadata"]["name"].as_str().unwrap().to_string();
-    assert_eq!(job["metadata"]["labels"]["io.ferry/workload"], id);
+    // ps shows the runtime and, in the native id, the context's namespace.
+    let wide = env.ok(&["ps", "-a", "-o", "wide"]).await;
+    assert!(wide.contains("kubernetes") && wide.contains(&format!("{ns}/hello-")), "{wide}");
 
-    // ps shows the runtime and, in the native id, the namespace.
-    let (_, wide, _) = env.ferry(&["ps", "-o", "wide"]).await;
-    assert!(wide.contains("kubernetes") && wide.contains(&format!("{NS}/{job_name}")), "{wide}");
-    assert_eq!(env.ps().await[0]["status"]["state"], "pending");
-
-    env.emu.create_pod(&job, "hello-pod").await;
-    env.emu.set_pod_status(NS, "hello-pod", running()).await;
-    env.emu.append_log(NS, "hello-pod", "hello\n").await;
-    assert_eq!(env.ps().await[0]["status"]["state"], "running");
-    let (code, out, err) = env.ferry(&["logs", "hello"]).await;
-    assert_eq!((code, out.as_str()), (0, "hello\n"), "{err}");
-
-    env.emu
-        .set_pod_status(
-            NS,
-            "hello-pod",
-            json!({"phase": "Succeeded", "containerStatuses": main_container(json!({"terminated": {"exitCode": 0, "reason": "Completed"}}))}),
-        )
-        .await;
-    env.emu.close_log(NS, "hello-pod").await;
-    env.emu.set_job_status(NS, &job_name, json!({"conditions": [{"type": "Complete", "status": "True"}]})).await;
+    let (code, out, err) = env.ferry(&["wait", "hello"]).await;
+    assert_eq!((code, out.trim()), (0, "0"), "{err}");
+    assert_eq!(env.ok(&["logs", "hello"]).await, "hello\n");
     assert_eq!(env.ps().await[0]["status"]["state"], "succeeded");
 
     // Kubernetes has no pause.
@@ -140,135 +132,181 @@ async fn kube_cli_job_run_ps_logs_rm_and_readoption() {
     std::fs::remove_dir_all(env.dir().join("data")).unwrap();
     let listed = env.ps().await;
     assert_eq!(listed.len(), 1, "{listed:?}");
-    assert_eq!(listed[0]["id"], id);
+    assert_eq!(listed[0]["id"], id.as_str());
     assert_eq!(listed[0]["name"], "hello");
     assert_eq!(listed[0]["status"]["state"], "succeeded");
 
-    let (code, _, err) = env.ferry(&["rm", "hello"]).await;
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(env.emu.get(&format!("/apis/batch/v1/namespaces/{NS}/jobs")).await["items"], json!([]));
-    assert_eq!(env.emu.get(&format!("/api/v1/namespaces/{NS}/pods")).await["items"], json!([]), "foreground deletion");
+    env.ok(&["rm", "hello"]).await;
+    assert!(env.ps().await.is_empty());
+    assert_eq!(env.ns.leftovers(LONG).await, "", "foreground deletion leaves nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kube_cli_attached_run_follows_retries_and_exits_with_the_code() {
-    let Some(env) = Env::new("kube_lifecycle::attached_run").await else { return };
-    env.file("job.yaml", "name: flaky\nimage: busybox\ncommand: [sh, -c, 'exit 3']\nretries: 1\n");
-    let run = env.command(&["run", "job.yaml"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-
-    // Wait for the Job to appear (ferry created it).
-    let job = loop {
-        let list = env.emu.get(&format!("/apis/batch/v1/namespaces/{NS}/jobs")).await;
-        if let Some(j) = list["items"].as_array().and_then(|i| i.first()) {
-            break j.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let job_name = job["metadata"]["name"].as_str().unwrap().to_string();
-    let failed = |code: i32| json!({"phase": "Failed", "containerStatuses": main_container(json!({"terminated": {"exitCode": code, "reason": "Error"}}))});
-    for (pod, line) in [("flaky-1", "try 1\n"), ("flaky-2", "try 2\n")] {
-        if pod == "flaky-2" {
-            tokio::time::sleep(Duration::from_millis(1100)).await; // a later creationTimestamp
-        }
-        env.emu.create_pod(&job, pod).await;
-        env.emu.set_pod_status(NS, pod, running()).await;
-        env.emu.append_log(NS, pod, line).await;
-        env.emu.set_pod_status(NS, pod, failed(3)).await;
-        if pod == "flaky-2" {
-            // The Job's verdict before the output ends: without it the last
-            // failed pod alone decides ("exited with code 3"), depending on
-            // whether the CLI looks before or after the Job controller.
-            env.emu
-                .set_job_status(
-                    NS,
-                    &job_name,
-                    json!({"failed": 2, "conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                        "message": "Job has reached the specified backoff limit"}]}),
-                )
-                .await;
-        }
-        env.emu.close_log(NS, pod).await;
-    }
-    let out = tokio::time::timeout(Duration::from_secs(60), run.wait_with_output()).await.expect("run ended").unwrap();
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert_eq!(stdout, "try 1\ntry 2\n", "{stderr}");
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("BackoffLimitExceeded"), "{stderr}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kube_cli_stop_cancels_and_mlcube_runs_on_the_cluster() {
-    let Some(env) = Env::new("kube_lifecycle::stop_and_mlcube").await else { return };
-    let cube = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/kube/seed-004/mnist");
-    let (code, _, err) = env
-        .ferry(&["run", "-d", "--mlcube", cube.to_str().unwrap(), "--task", "kubernetes", "--platform", "kubernetes"])
-        .await;
-    assert_eq!(code, 0, "{err}");
-    let job = env.job().await;
-    assert_eq!(job["metadata"]["generateName"], "mlcube-mnist-");
-    assert_eq!(job["metadata"]["namespace"], NS);
-    assert_eq!(job["spec"]["template"]["spec"]["containers"][0]["args"][0], "--data_dir=/ferry/io/data_dir");
-
-    env.emu.create_pod(&job, "cube-1").await;
-    env.emu.set_pod_status(NS, "cube-1", running()).await;
-    let (code, out, err) = env.ferry(&["stop", "-t", "3", "mlcube-mnist"]).await;
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("cancelled"), "{out}");
-    assert_eq!(env.job().await["spec"]["suspend"], true);
-    assert_eq!(env.ps().await[0]["status"]["state"], "cancelled");
-
-    // The platform must fit the context.
-    let (code, _, err) = env
-        .ferry(&["run", "-d", "--mlcube", cube.to_str().unwrap(), "--task", "kubernetes", "--platform", "local"])
-        .await;
-    assert_eq!(code, 125);
-    assert!(err.contains("--platform local"), "{err}");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kube_cli_port_forward_reaches_the_service_pod() {
-    let Some(env) = Env::new("kube_lifecycle::port_forward").await else { return };
+async fn kube_cli_attached_run_shows_every_attempt_and_exits_with_the_code() {
+    let Some(env) = Env::new("kube-cli-attached").await else { return };
     env.file(
-        "svc.yaml",
-        "name: web\nkind: service\nimage: nginx\ncommand: [nginx]\nports: [{name: http, port: 8080}]\n",
+        "job.yaml",
+        &format!("name: flaky\nimage: {}\ncommand: [sh, -c, 'echo try; exit 3']\nretries: 1\n", env.cluster.image),
     );
-    let (code, _, err) = env.ferry(&["run", "-d", "svc.yaml"]).await;
-    assert_eq!(code, 0, "{err}");
-    let d = env.emu.only(&format!("/apis/apps/v1/namespaces/{NS}/deployments")).await;
-    env.emu.only(&format!("/api/v1/namespaces/{NS}/services")).await;
+    let (code, out, err) = env.ferry(&["run", "job.yaml"]).await;
+    assert_eq!(out, "try\ntry\n", "{err}");
+    assert_eq!(code, 3, "{err}");
+}
 
-    // The "pod": a TCP server that echoes with a prefix.
-    let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let backend_addr = backend.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let (mut c, _) = backend.accept().await.unwrap();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 64];
-                let n = c.read(&mut buf).await.unwrap_or(0);
-                let _ = c.write_all(&[b"pod says ".as_slice(), &buf[..n]].concat()).await;
-            });
-        }
-    });
-    env.emu.create_pod(&d, "web-1").await;
-    env.emu.set_pod_status(NS, "web-1", running()).await;
-    env.emu.set_pod_port(NS, "web-1", 8080, backend_addr).await;
+/// Seed 004's task + platform files, with the platform's image replaced by the test bed's
+/// MLCube task image, in a directory of the test's own.
+fn seed_004_cube(env: &Env) -> PathBuf {
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/kube/seed-004/mnist");
+    let cube = env.dir().join("mnist");
+    let task = std::fs::read_to_string(seed.join("run/kubernetes.yaml")).unwrap();
+    env.file("mnist/run/kubernetes.yaml", &task);
+    let platform = std::fs::read_to_string(seed.join("platforms/docker.yaml")).unwrap();
+    let image =
+        std::env::var("FERRY_KUBE_MLCUBE_IMAGE").expect("FERRY_KUBE_MLCUBE_IMAGE (scripts/services/60-kube.sh)");
+    env.file("mnist/platforms/docker.yaml", &platform.replace("mlcommons/mlcube:mnist", &image));
+    cube
+}
 
-    let mut pf =
-        env.command(&["port-forward", "web", "0:http"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let mut lines = BufReader::new(pf.stdout.take().unwrap()).lines();
-    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap().unwrap();
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_cli_mlcube_seed_004_job_writes_to_its_claims_and_a_failing_task_is_retried() {
+    let Some(env) = Env::new("kube-cli-mlcube").await else { return };
+    let ns = env.ns.name.clone();
+    let input = env.cluster.volume_for_claim(&ns, "mlcube-input").await;
+    let output = env.cluster.volume_for_claim(&ns, "mlcube-output").await;
+    env.cluster.claim(&ns, "mlcube-input").await;
+    env.cluster.claim(&ns, "mlcube-output").await;
+    std::fs::create_dir_all(input.join("workspace/data")).unwrap();
+    std::fs::create_dir_all(output.join("workspace/model")).unwrap();
+    std::fs::write(input.join("workspace/data/input.txt"), "a\nb\nc\n").unwrap();
+    let cube = seed_004_cube(&env);
+    let run = ["run", "--mlcube", cube.to_str().unwrap(), "--task", "kubernetes", "--platform", "kubernetes"];
+
+    let (code, out, err) = env.ferry(&run).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("task: data_dir=/ferry/io/data_dir model_dir=/ferry/io/model_dir"), "{out}");
+    let lines = std::fs::read_to_string(output.join("workspace/model/lines.txt")).unwrap();
+    assert_eq!(lines.trim(), "3", "the task's output in the output claim");
+
+    // A failing task: retried up to the runner's backoffLimit (4), then failed with its code.
+    std::fs::write(input.join("workspace/data/fail"), "4\n").unwrap();
+    env.ok(&["rm", "mlcube-mnist"]).await;
+    let (code, out, err) = env.ferry(&run).await;
+    assert_eq!(code, 4, "{out}{err}");
+    assert_eq!(out.matches("task: data_dir=").count(), 5, "one try and four retries: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_cli_mlcube_yaml_without_a_claim_says_what_to_add_to_mlcube_yaml() {
+    let Some(env) = Env::new("kube-cli-mlcube-claim").await else { return };
+    let seed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/golden/kube/seed-004/mnist-v2/mlcube.yaml");
+    let text = std::fs::read_to_string(seed).unwrap();
+    let without_claim: String =
+        text.lines().filter(|l| !l.starts_with("kubernetes:") && !l.contains("pvc:")).collect::<Vec<_>>().join("\n");
+    env.file("cube/mlcube.yaml", &without_claim);
+    let (code, _, err) = env.ferry(&["run", "--mlcube", "cube", "--task", "train", "--platform", "kubernetes"]).await;
+    assert_eq!(code, 125, "{err}");
+    assert!(err.contains("mlcube.yaml"), "names the file the user wrote: {err}");
+    assert!(err.contains("kubernetes:") && err.contains("pvc:"), "says what to add: {err}");
+    assert!(!err.contains("runtime.kubernetes.volumes"), "not a workload-file field: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_cli_service_port_forward_logs_follow_stop_rm_and_readoption() {
+    let Some(env) = Env::new("kube-cli-service").await else { return };
+    env.file(
+        "web.yaml",
+        &format!(
+            "name: web\nkind: service\nimage: {}\nports: [{{name: http, port: 8080}}]\nrun: |\n  \
+             mkdir -p /tmp/www && hostname > /tmp/www/index.html\n  echo \"serving on $(hostname)\"\n  \
+             exec httpd -f -p 8080 -h /tmp/www\n",
+            env.cluster.image
+        ),
+    );
+    env.ok(&["run", "-d", "web.yaml"]).await;
+    env.wait_state("web", "running").await;
+
+    let mut logs = env.command(&["logs", "-f", "web"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut log_lines = BufReader::new(logs.stdout.take().unwrap()).lines();
+    let mut pf = env.command(&["port-forward", "web", "0:http"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut pf_lines = BufReader::new(pf.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(LONG, pf_lines.next_line()).await.unwrap().unwrap().unwrap();
     // "Forwarding from 127.0.0.1:PORT -> web:8080"
     assert!(first.ends_with("-> web:8080"), "{first}");
     let local = first.split_whitespace().nth(2).unwrap().to_string();
-    let mut c = tokio::net::TcpStream::connect(&local).await.unwrap();
-    c.write_all(b"hi").await.unwrap();
-    let mut got = String::new();
-    tokio::time::timeout(Duration::from_secs(30), c.read_to_string(&mut got)).await.unwrap().unwrap();
-    assert_eq!(got, "pod says hi");
-    pf.kill().await.unwrap();
+    let get = |local: String| async move {
+        let mut c = tokio::net::TcpStream::connect(&local).await?;
+        c.write_all(b"GET / HTTP/1.0\r\n\r\n").await?;
+        let mut got = String::new();
+        tokio::time::timeout(Duration::from_secs(10), c.read_to_string(&mut got)).await??;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+            got.rsplit("\r\n\r\n").next().unwrap_or("").trim().to_string(),
+        )
+    };
+    let pod1 = get(local.clone()).await.unwrap();
+    assert!(pod1.starts_with("web-"), "{pod1:?}");
+    let line = tokio::time::timeout(LONG, log_lines.next_line()).await.unwrap().unwrap().unwrap();
+    assert_eq!(line, format!("serving on {pod1}"));
 
-    let (code, _, err) = env.ferry(&["rm", "-f", "web"]).await;
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(env.emu.get(&format!("/api/v1/namespaces/{NS}/services")).await["items"], json!([]));
+    // The pod is deleted: the Deployment replaces it, logs -f and the forward follow.
+    let kubectl = |args: &[&str]| {
+        let mut c = std::process::Command::new(&env.cluster.kubectl);
+        c.arg("--kubeconfig").arg(&env.cluster.admin_kubeconfig).args(["-n", &env.ns.name]).args(args);
+        c
+    };
+    assert!(kubectl(&["delete", "pod", &pod1, "--wait=false"]).status().unwrap().success());
+    let line = tokio::time::timeout(LONG, log_lines.next_line()).await.unwrap().unwrap().unwrap();
+    let pod2 = line.strip_prefix("serving on ").unwrap_or_else(|| panic!("{line}")).to_string();
+    assert_ne!(pod2, pod1);
+    let deadline = tokio::time::Instant::now() + LONG;
+    loop {
+        if let Ok(answer) = get(local.clone()).await {
+            if answer == pod2 {
+                break;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the forward never reached {pod2}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(env.ps().await[0]["status"]["state"], "running");
+
+    // The store is lost: ps adopts the service again, with its true status.
+    std::fs::remove_dir_all(env.dir().join("data")).unwrap();
+    let listed = env.ps().await;
+    assert_eq!((listed.len(), listed[0]["name"].as_str()), (1, Some("web")), "{listed:?}");
+    assert_eq!(listed[0]["status"]["state"], "running");
+
+    env.ok(&["stop", "-t", "1", "web"]).await;
+    assert_eq!(env.state("web").await, "cancelled");
+    let ended = tokio::time::timeout(LONG, logs.wait()).await.expect("logs -f ends with the workload").unwrap();
+    assert!(ended.success());
+    pf.kill().await.unwrap();
+    env.ok(&["rm", "web"]).await;
+    assert_eq!(env.ns.leftovers(LONG).await, "", "rm leaves nothing (foreground deletion)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_cli_forbidden_namespace_is_one_clear_error() {
+    let Some(env) = Env::new("kube-cli-forbidden").await else { return };
+    let forbidden = env.cluster.forbidden_namespace.clone();
+    env.ok(&[
+        "context",
+        "create",
+        "nope",
+        "--runtime",
+        "kubernetes",
+        "--kubeconfig",
+        env.cluster.user_kubeconfig.to_str().unwrap(),
+        "--namespace",
+        &forbidden,
+        "--use",
+    ])
+    .await;
+    env.file("job.yaml", &format!("name: hello\nimage: {}\ncommand: [echo, hi]\n", env.cluster.image));
+    let (code, _, err) = env.ferry(&["run", "job.yaml"]).await;
+    assert_eq!(code, 125, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(!err.contains('\u{1b}'), "no colour codes on a pipe: {err:?}");
+    for part in ["forbidden", "ferry-test-user", &forbidden] {
+        assert!(err.contains(part), "{part:?} missing: {err}");
+    }
 }

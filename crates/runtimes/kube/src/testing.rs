@@ -1,47 +1,62 @@
-//! Test support (feature `testing`): the Python tools the Kubernetes tests
-//! need, the stateful API emulator, and schema validation. No cluster can run
-//! where Ferry's tests run, so these stand in for one; see the README.
+//! Test support (feature `testing`): the test cluster and schema validation.
 //!
-//! The tools come from `scripts/services/60-kube.sh` (a venv exported as
-//! `FERRY_KUBE_PYTHON`). When they are missing the tests fail loudly, unless
-//! `FERRY_SKIP_KUBE_TESTS=1` says to skip them knowingly.
+//! [`Cluster`] is the real single-node cluster that `scripts/testbed/kube-cluster.sh`
+//! starts (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet on
+//! containerd), found through the variables `scripts/services/60-kube.sh` exports.
+//! [`validate`] checks rendered manifests against the official JSON schemas
+//! (kubernetes-validate, in a venv exported as `FERRY_KUBE_PYTHON`).
+//! When either is missing the tests fail loudly, unless `FERRY_SKIP_KUBE_TESTS=1`
+//! says to skip them knowingly.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client};
+use k8s_openapi::api::core::v1::{Namespace as NamespaceObject, Node, PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::rbac::v1::RoleBinding;
+use kube::api::{ListParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use serde_json::json;
+
+const SKIP: &str = "FERRY_SKIP_KUBE_TESTS";
+
+/// Record a knowing skip, or return false.
+fn skipping(test: &str, what: &str) -> bool {
+    if std::env::var(SKIP).is_ok_and(|v| v == "1") {
+        eprintln!("{test}: skipped ({SKIP}=1)");
+        ferry_core::skip_log::append(&format!("{test}: skipped ({SKIP}=1: no {what})"));
+        return true;
+    }
+    false
+}
 
 /// The Kubernetes version manifests are validated against (the k8s-openapi feature).
 pub const SCHEMA_VERSION: &str = "1.34.0";
 
-/// Where the emulator and the validator scripts live.
+/// Where the schema validator script lives.
 pub fn testing_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testing")
 }
 
-/// The venv's python with kubernetes-validate and aiohttp, or `None` when the
+/// The venv's python with kubernetes-validate, or `None` when the
 /// test should be skipped (`FERRY_SKIP_KUBE_TESTS=1`, recorded in `$FERRY_SKIP_LOG`).
 /// Panics with instructions when the tools are missing and no skip was asked for.
 pub fn python_or_skip(test: &str) -> Option<PathBuf> {
-    if std::env::var("FERRY_SKIP_KUBE_TESTS").is_ok_and(|v| v == "1") {
-        eprintln!("{test}: skipped (FERRY_SKIP_KUBE_TESTS=1)");
-        ferry_core::skip_log::append(&format!("{test}: skipped (FERRY_SKIP_KUBE_TESTS=1: no Kubernetes test tools)"));
+    if skipping(test, "Kubernetes schema validator") {
         return None;
     }
     let python = std::env::var_os("FERRY_KUBE_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/opt/ferry-test/kube-venv/bin/python"));
     let ok = Command::new(&python)
-        .args(["-c", "import kubernetes_validate, aiohttp, yaml"])
+        .args(["-c", "import kubernetes_validate, yaml"])
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "{test}: the Kubernetes test tools are missing ({} cannot import kubernetes_validate, aiohttp, yaml). \
+        "{test}: the Kubernetes test tools are missing ({} cannot import kubernetes_validate, yaml). \
          Run scripts/services/60-kube.sh (or scripts/test), or set FERRY_SKIP_KUBE_TESTS=1 to skip knowingly.",
         python.display()
     );
@@ -65,152 +80,193 @@ pub fn validate(python: &Path, files: &[&Path]) -> String {
     report
 }
 
-/// One emulator process on 127.0.0.1 (killed on drop).
-pub struct Emulator {
-    child: Child,
-    pub port: u16,
-    pub client: Client,
+/// The test cluster (see the module docs), reached as its administrator.
+pub struct Cluster {
+    /// A client with cluster-admin rights, for what a test sets up around Ferry.
+    pub admin: Client,
+    pub admin_kubeconfig: PathBuf,
+    /// The test user: a client certificate, `edit` rights in the namespaces a test grants it.
+    pub user_kubeconfig: PathBuf,
+    /// A ServiceAccount's bearer token with the same rights as the test user.
+    pub token_kubeconfig: PathBuf,
+    /// A namespace where the test user may do nothing.
+    pub forbidden_namespace: String,
+    /// The busybox image, in the test registry the node pulls from.
+    pub image: String,
+    /// kubectl of the cluster's version, for the benchmarks and set-up.
+    pub kubectl: PathBuf,
+    /// Where hostPath volumes for claims are made.
+    pub volumes: PathBuf,
 }
 
-impl Emulator {
-    pub async fn start(python: &Path) -> Emulator {
-        let mut child = Command::new(python)
-            .arg(testing_dir().join("kube_emulator.py"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start kube_emulator.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("read emulator port");
-        let port: u16 = line
-            .trim()
-            .strip_prefix("listening on ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("kube_emulator.py did not start: {line:?}"));
-        crate::connect::ensure_crypto_provider();
-        let config = kube::Config::new(format!("http://127.0.0.1:{port}").parse().expect("url"));
-        let client = Client::try_from(config).expect("client");
-        Emulator { child, port, client }
-    }
+fn env_path(name: &str) -> PathBuf {
+    std::env::var_os(name).map(PathBuf::from).unwrap_or_else(|| {
+        panic!(
+            "{name} is not set: the Kubernetes test cluster is not running. Run scripts/services/60-kube.sh \
+             (or scripts/test), or set {SKIP}=1 to skip the Kubernetes tests knowingly."
+        )
+    })
+}
 
-    pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// A kubeconfig file pointing at the emulator, with `namespace` as the default.
-    pub fn write_kubeconfig(&self, path: &Path, namespace: &str) {
-        let text = format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: emu\nclusters:\n- name: emu\n  cluster:\n    server: {}\n\
-             contexts:\n- name: emu\n  context:\n    cluster: emu\n    user: emu\n    namespace: {namespace}\n\
-             users:\n- name: emu\n  user: {{}}\n",
-            self.url()
-        );
-        std::fs::write(path, text).expect("write kubeconfig");
-    }
-
-    async fn post(&self, path: &str, body: Vec<u8>) -> String {
-        let req = http::Request::post(path).body(body).expect("request");
-        self.client.request_text(req).await.unwrap_or_else(|e| panic!("POST {path}: {e}"))
-    }
-
-    /// Append lines to a pod's log (as the container would write them).
-    pub async fn append_log(&self, ns: &str, pod: &str, text: &str) {
-        self.post(&format!("/emulator/logs/{ns}/{pod}"), text.as_bytes().to_vec()).await;
-    }
-
-    /// The container ended: followers of the log reach its end.
-    pub async fn close_log(&self, ns: &str, pod: &str) {
-        self.post(&format!("/emulator/logs/{ns}/{pod}/close"), Vec::new()).await;
-    }
-
-    /// Where the pod's `port` is served (a TCP address on this machine).
-    pub async fn set_pod_port(&self, ns: &str, pod: &str, port: u16, addr: std::net::SocketAddr) {
-        let body = serde_json::json!({ port.to_string(): addr.to_string() });
-        self.post(&format!("/emulator/ports/{ns}/{pod}"), body.to_string().into_bytes()).await;
-    }
-
-    /// GET an API path as JSON (panics on errors).
-    pub async fn get(&self, path: &str) -> serde_json::Value {
-        let req = http::Request::get(path).body(Vec::new()).expect("request");
-        let text = self.client.request_text(req).await.unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        serde_json::from_str(&text).expect("json")
-    }
-
-    /// DELETE an API path (as a node drain or `kubectl delete` would).
-    pub async fn delete(&self, path: &str) {
-        let req = http::Request::delete(path).body(Vec::new()).expect("request");
-        self.client.request_text(req).await.unwrap_or_else(|e| panic!("DELETE {path}: {e}"));
-    }
-
-    /// The only object in a collection (panics unless there is exactly one).
-    pub async fn only(&self, collection: &str) -> serde_json::Value {
-        let list = self.get(collection).await;
-        let items = list["items"].as_array().expect("items");
-        assert_eq!(items.len(), 1, "{collection}: {list}");
-        items[0].clone()
-    }
-
-    /// Every API request the emulator received.
-    pub async fn requests(&self) -> Vec<serde_json::Value> {
-        let req = http::Request::get("/emulator/requests").body(Vec::new()).expect("request");
-        let text = self.client.request_text(req).await.expect("requests");
-        serde_json::from_str(&text).expect("json")
-    }
-
-    /// Play the Job controller: create a pod for `owner` (a Job or Deployment
-    /// as JSON) with its template's labels and an ownerReference.
-    pub async fn create_pod(&self, owner: &serde_json::Value, pod_name: &str) -> Pod {
-        let ns = owner["metadata"]["namespace"].as_str().expect("namespace");
-        let template = &owner["spec"]["template"];
-        let pod = serde_json::json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {
-                "name": pod_name,
-                "labels": template["metadata"]["labels"],
-                "ownerReferences": [{
-                    "apiVersion": owner["apiVersion"], "kind": owner["kind"],
-                    "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"],
-                    "controller": true, "blockOwnerDeletion": true,
-                }],
-            },
-            "spec": template["spec"],
-            "status": {"phase": "Pending"},
+impl Cluster {
+    /// The running test cluster, or `None` when the test should be skipped
+    /// (`FERRY_SKIP_KUBE_TESTS=1`, recorded in `$FERRY_SKIP_LOG`). Panics with
+    /// instructions when no cluster is set up or its node is not reachable.
+    pub async fn or_skip(test: &str) -> Option<Cluster> {
+        if skipping(test, "Kubernetes test cluster") {
+            return None;
+        }
+        let admin_kubeconfig = env_path("FERRY_KUBE_ADMIN_KUBECONFIG");
+        let admin = client_for(&admin_kubeconfig).await;
+        let nodes = Api::<Node>::all(admin.clone()).list(&ListParams::default()).await.unwrap_or_else(|e| {
+            panic!("{test}: the test cluster does not answer ({e}); run scripts/services/60-kube.sh")
         });
-        let pod: Pod = serde_json::from_value(pod).expect("pod");
-        Api::<Pod>::namespaced(self.client.clone(), ns).create(&PostParams::default(), &pod).await.expect("create pod")
+        assert!(!nodes.items.is_empty(), "{test}: the test cluster has no node; see the kubelet's log");
+        Some(Cluster {
+            admin,
+            admin_kubeconfig,
+            user_kubeconfig: env_path("FERRY_KUBE_USER_KUBECONFIG"),
+            token_kubeconfig: env_path("FERRY_KUBE_TOKEN_KUBECONFIG"),
+            forbidden_namespace: std::env::var("FERRY_KUBE_FORBIDDEN_NAMESPACE").unwrap_or("ferry-forbidden".into()),
+            image: std::env::var("FERRY_KUBE_IMAGE").unwrap_or_else(|_| panic!("FERRY_KUBE_IMAGE is not set")),
+            kubectl: env_path("FERRY_KUBECTL"),
+            volumes: env_path("FERRY_KUBE_VOLUMES"),
+        })
     }
 
-    /// Play the kubelet: merge-patch a pod's status.
-    pub async fn set_pod_status(&self, ns: &str, pod: &str, status: serde_json::Value) {
-        let patch = serde_json::json!({ "status": status });
-        Api::<Pod>::namespaced(self.client.clone(), ns)
-            .patch_status(pod, &PatchParams::default(), &Patch::Merge(&patch))
-            .await
-            .expect("patch pod status");
+    /// A namespace of the test's own, where the test user and the token may work
+    /// (the built-in `edit` role); deleted when dropped.
+    pub async fn namespace(&self, test: &str) -> TestNamespace {
+        let mut name: String = test
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        name.truncate(50);
+        let name = format!("{}-{:06x}", name.trim_end_matches('-'), rand_suffix());
+        let pp = PostParams::default();
+        let ns: NamespaceObject = serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
+        Api::<NamespaceObject>::all(self.admin.clone()).create(&pp, &ns).await.expect("create the test namespace");
+        let binding: RoleBinding = serde_json::from_value(json!({
+            "metadata": {"name": "ferry-test-users"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+            "subjects": [
+                {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "ferry-test-user"},
+                {"kind": "ServiceAccount", "name": "ferry-test-token", "namespace": "ferry-test"}
+            ]
+        }))
+        .expect("role binding");
+        Api::<RoleBinding>::namespaced(self.admin.clone(), &name).create(&pp, &binding).await.expect("bind the role");
+        TestNamespace { name, kubectl: self.kubectl.clone(), admin_kubeconfig: self.admin_kubeconfig.clone() }
     }
 
-    /// Play the Job controller: merge-patch a Job's status.
-    pub async fn set_job_status(&self, ns: &str, job: &str, status: serde_json::Value) {
-        let patch = serde_json::json!({ "status": status });
-        Api::<k8s_openapi::api::batch::v1::Job>::namespaced(self.client.clone(), ns)
-            .patch_status(job, &PatchParams::default(), &Patch::Merge(&patch))
+    /// A client from one of the cluster's kubeconfig files.
+    pub async fn client(&self, kubeconfig: &Path) -> Client {
+        client_for(kubeconfig).await
+    }
+
+    /// A PersistentVolume on a host directory, bound in advance to the claim
+    /// `claim` in `namespace` (which the test, or Ferry, creates). Returns the
+    /// directory, where the pod's writes appear.
+    pub async fn volume_for_claim(&self, namespace: &str, claim: &str) -> PathBuf {
+        let pv_name = format!("{namespace}-{claim}");
+        let dir = self.volumes.join(&pv_name);
+        std::fs::create_dir_all(&dir).expect("volume directory");
+        let pv: PersistentVolume = serde_json::from_value(json!({
+            "metadata": {"name": pv_name},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce", "ReadWriteMany", "ReadOnlyMany"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": "",
+                "hostPath": {"path": dir.to_str().expect("utf-8 path"), "type": "Directory"},
+                "claimRef": {"namespace": namespace, "name": claim}
+            }
+        }))
+        .expect("persistent volume");
+        Api::<PersistentVolume>::all(self.admin.clone())
+            .create(&PostParams::default(), &pv)
             .await
-            .expect("patch job status");
+            .expect("create the persistent volume");
+        dir
+    }
+
+    /// Create the claim `claim` in `namespace` for a volume made by [`Cluster::volume_for_claim`].
+    pub async fn claim(&self, namespace: &str, claim: &str) {
+        let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+            "metadata": {"name": claim},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": format!("{namespace}-{claim}"),
+                "resources": {"requests": {"storage": "1Gi"}}
+            }
+        }))
+        .expect("claim");
+        Api::<PersistentVolumeClaim>::namespaced(self.admin.clone(), namespace)
+            .create(&PostParams::default(), &pvc)
+            .await
+            .expect("create the claim");
     }
 }
 
-impl Drop for Emulator {
+/// A client from a kubeconfig file, as a user of Ferry would have.
+async fn client_for(kubeconfig: &Path) -> Client {
+    crate::connect::ensure_crypto_provider();
+    let kc = Kubeconfig::read_from(kubeconfig).unwrap_or_else(|e| panic!("read {}: {e}", kubeconfig.display()));
+    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .unwrap_or_else(|e| panic!("kubeconfig {}: {e}", kubeconfig.display()));
+    Client::try_from(config).expect("client")
+}
+
+fn rand_suffix() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
+    (h.finish() & 0xff_ffff) as u32
+}
+
+/// A test's namespace; dropping it deletes the namespace and everything in it
+/// (without waiting: the next test does not need it gone).
+pub struct TestNamespace {
+    pub name: String,
+    kubectl: PathBuf,
+    admin_kubeconfig: PathBuf,
+}
+
+impl TestNamespace {
+    /// Wait until nothing of Ferry's is left in the namespace (after `rm`):
+    /// returns what is still there after `timeout`, empty when all is gone.
+    pub async fn leftovers(&self, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let out = Command::new(&self.kubectl)
+                .args(["--kubeconfig", self.admin_kubeconfig.to_str().unwrap_or_default()])
+                .args(["-n", &self.name, "get", "jobs,deployments,replicasets,services,pods", "-o", "name"])
+                .stderr(Stdio::inherit())
+                .output()
+                .expect("run kubectl");
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            if text.is_empty() || std::time::Instant::now() > deadline {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+impl Drop for TestNamespace {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = Command::new(&self.kubectl)
+            .args(["--kubeconfig", self.admin_kubeconfig.to_str().unwrap_or_default()])
+            .args(["delete", "namespace", &self.name, "--wait=false"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
-}
-
-/// Container status JSON for the main container (kubelet-style).
-pub fn main_container(state: serde_json::Value) -> serde_json::Value {
-    serde_json::json!([{
-        "name": crate::manifest::CONTAINER, "image": "img", "imageID": "", "ready": false, "restartCount": 0,
-        "state": state,
-    }])
 }
