@@ -70,7 +70,7 @@ pub enum KubeError {
     Render(String),
     #[error("kubernetes configuration: {0}")]
     Config(String),
-    #[error("kubernetes API: {0}")]
+    #[error("kubernetes API: {}", describe(.0))]
     Api(#[from] kube::Error),
     #[error("{0}")]
     Backend(String),
@@ -83,6 +83,37 @@ impl From<KubeError> for RuntimeError {
             other => RuntimeError::Backend(other.to_string()),
         }
     }
+}
+
+/// One plain line for a client error: the API server's own words for a refusal
+/// (`jobs.batch is forbidden: User "…" cannot create …`), else the chain of causes
+/// (`client error (Connect): tcp connect error: Connection refused (os error 111)`),
+/// without kube's Debug dump of the status or repeated causes.
+fn describe(e: &kube::Error) -> String {
+    if let kube::Error::Api(status) = e {
+        let words = if status.message.is_empty() { &status.reason } else { &status.message };
+        return format!("{words} (HTTP {})", status.code);
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut cause: Option<&dyn std::error::Error> = match e {
+        kube::Error::Service(inner) => {
+            parts.push("cannot reach the API server".into());
+            Some(inner.as_ref())
+        }
+        kube::Error::HyperError(inner) => {
+            parts.push("cannot reach the API server".into());
+            Some(inner)
+        }
+        other => Some(other),
+    };
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        cause = c.source();
+    }
+    parts.join(": ").replace('\n', " ")
 }
 
 fn is_not_found(e: &kube::Error) -> bool {
@@ -354,14 +385,22 @@ fn owner(d: &Deployment) -> OwnerReference {
     }
 }
 
+/// How long `stop` waits, beyond the grace period, for the kubelet to kill the
+/// containers and the pods to go.
+const STOP_SETTLE: Duration = Duration::from_secs(30);
+
 /// Kubernetes has no such primitive (seed 000: no pause/unpause; no
 /// checkpoint API; metrics need metrics-server, which Ferry does not assume).
 fn unsupported(op: Operation) -> RuntimeError {
     RuntimeError::Unsupported { runtime: RuntimeKind::Kubernetes, operation: op.as_str() }
 }
 
-/// A workload found by label, with what re-adoption needs.
+/// A workload found by label, with what re-adoption needs; none for an object
+/// being deleted (after `rm`, foreground deletion keeps it until its pods are gone).
 fn listed(kind: ObjectKind, meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Option<Target> {
+    if meta.deletion_timestamp.is_some() {
+        return None;
+    }
     let id: WorkloadId = meta.labels.as_ref()?.get(manifest::LABEL_WORKLOAD)?.parse().ok()?;
     Some(Target {
         id,
@@ -401,6 +440,13 @@ impl Runtime for KubeRuntime {
             host_process: false,
             images: true,
         }
+    }
+
+    /// A workload that cannot become objects (a binding without a claim, no image)
+    /// is refused here, before the engine records anything; no cluster is asked.
+    async fn prepare(&self, launch: &Launch) -> Result<()> {
+        render(&launch.id, &launch.name, &launch.workload, &self.render)?;
+        Ok(())
     }
 
     async fn start(&self, launch: &Launch) -> Result<Handle> {
@@ -509,7 +555,18 @@ impl Runtime for KubeRuntime {
         // The controllers would delete the pods too; doing it here honours the grace period.
         let dp = DeleteParams { grace_period_seconds: Some(grace.as_secs() as u32), ..DeleteParams::background() };
         let pods: Api<Pod> = Api::namespaced(client, &t.namespace);
-        pods.delete_collection(&dp, &ListParams::default().labels(&t.selector())).await.map_err(KubeError::from)?;
+        let selector = ListParams::default().labels(&t.selector());
+        pods.delete_collection(&dp, &selector).await.map_err(KubeError::from)?;
+        // Return once the workload has stopped, as on every runtime: the kubelet sends
+        // SIGTERM, then SIGKILL after the grace period, then the pods go.
+        let deadline = tokio::time::Instant::now() + grace + STOP_SETTLE;
+        while tokio::time::Instant::now() < deadline {
+            if pods.list(&selector).await.map_err(KubeError::from)?.items.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        tracing::warn!("the pods of {} {} are still there after the grace period", t.kind.as_str(), t.name);
         Ok(())
     }
 

@@ -1,9 +1,9 @@
 //! `ferry logs [-f]` on Kubernetes: the pod log of each attempt, in order.
 //!
-//! Following streams the current pod's log; when it ends, the next pod (a
-//! retry) is awaited with a watch on the workload's pods and its Job or
-//! Deployment, and streamed in turn. The stream ends once the workload is in
-//! a terminal state and every started pod was read. stdout and stderr arrive
+//! Following streams every run of the container as it starts (a Job's retries,
+//! a Deployment's replacement pods, a container the kubelet restarts), found
+//! with a watch on the workload's pods and its Job or Deployment. The stream
+//! ends once the workload is in a terminal state and every started run was read. stdout and stderr arrive
 //! merged (the kubelet keeps one log per container), so every line is
 //! reported as stdout.
 
@@ -112,52 +112,61 @@ pub(crate) async fn read(rt: &KubeRuntime, target: &Target, tail: Option<usize>,
     Ok(())
 }
 
-/// Follow the logs until the workload ends, moving to each new pod.
-pub(crate) async fn follow(
-    rt: &KubeRuntime,
-    target: &Target,
-    tail: Option<usize>,
-    mut tx: Tx,
-) -> Result<(), KubeError> {
+/// The container's restart count: with the pod's name, it names one run of the
+/// container, whose log the kubelet serves while it is the current one.
+fn restarts(p: &Pod) -> i32 {
+    p.status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|cs| cs.iter().find(|c| c.name == CONTAINER))
+        .map_or(0, |c| c.restart_count)
+}
+
+fn run_of(p: &Pod) -> (String, i32) {
+    (p.metadata.name.clone().unwrap_or_default(), restarts(p))
+}
+
+/// Follow the logs until the workload ends: every run of the container, in each
+/// pod, as it starts. Runs are read side by side, so a Deployment's new pod is
+/// followed while the old one is still terminating, and a container that the
+/// kubelet restarts in the same pod is followed again.
+pub(crate) async fn follow(rt: &KubeRuntime, target: &Target, tail: Option<usize>, tx: Tx) -> Result<(), KubeError> {
     let client = rt.client().await?;
     let pods_api: Api<Pod> = Api::namespaced(client, &target.namespace);
     let selector = target.selector();
-    let mut done: HashSet<String> = HashSet::new();
+    let mut seen: HashSet<(String, i32)> = HashSet::new();
+    let mut readers = tokio::task::JoinSet::new();
     let mut first = true;
     loop {
         let (all, pods_rv) = pods(&pods_api, &selector).await?;
-        if first {
+        let started_runs: Vec<&Pod> = all.iter().filter(|p| started(p)).collect();
+        if first && tail.is_some() {
             // With --tail, earlier attempts are skipped entirely.
-            if tail.is_some() {
-                let newest_started = all.iter().rev().find(|p| started(p)).and_then(|p| p.metadata.name.clone());
-                for p in &all {
-                    if p.metadata.name != newest_started {
-                        done.extend(p.metadata.name.clone());
-                    }
-                }
+            let skipped = started_runs.len().saturating_sub(1);
+            seen.extend(started_runs[..skipped].iter().map(|p| run_of(p)));
+        }
+        for p in started_runs {
+            let run = run_of(p);
+            if seen.insert(run.clone()) {
+                let lp = LogParams {
+                    container: Some(CONTAINER.into()),
+                    follow: true,
+                    timestamps: true,
+                    tail_lines: if first { tail.map(|t| t as i64) } else { None },
+                    ..Default::default()
+                };
+                readers.spawn(send_run_log(tx.clone(), pods_api.clone(), run.0, lp));
             }
         }
-        let next = all.iter().find(|p| started(p) && !done.contains(p.metadata.name.as_deref().unwrap_or_default()));
-        if let Some(p) = next {
-            let name = p.metadata.name.clone().unwrap_or_default();
-            let lp = LogParams {
-                container: Some(CONTAINER.into()),
-                follow: true,
-                timestamps: true,
-                tail_lines: if first { tail.map(|t| t as i64) } else { None },
-                ..Default::default()
-            };
-            first = false;
-            send_log(&mut tx, &pods_api, &name, &lp).await?;
-            done.insert(name);
-            continue;
-        }
-        // Nothing to read now: finished, or wait for the next change.
+        first = false;
         let (status, object_rv) = rt.observe(target).await?;
         if status.is_terminal() {
-            // A pod that started after the list above is read before ending.
+            // Read what is left, then once more for a run that started meanwhile.
+            while let Some(done) = readers.join_next().await {
+                done.map_err(|e| KubeError::Backend(format!("log reader: {e}")))??;
+            }
             let (again, _) = pods(&pods_api, &selector).await?;
-            if again.iter().any(|p| started(p) && !done.contains(p.metadata.name.as_deref().unwrap_or_default())) {
+            if again.iter().any(|p| started(p) && !seen.contains(&run_of(p))) {
                 continue;
             }
             return Ok(());
@@ -165,7 +174,21 @@ pub(crate) async fn follow(
         if tx.is_closed() {
             return Ok(());
         }
-        wait_for_change(rt, target, &pods_rv, &object_rv).await?;
+        // A change of the pods or the object, or the end of a run (perhaps restarted).
+        tokio::select! {
+            changed = wait_for_change(rt, target, &pods_rv, &object_rv) => changed?,
+            Some(done) = readers.join_next(), if !readers.is_empty() => {
+                done.map_err(|e| KubeError::Backend(format!("log reader: {e}")))??;
+            }
+        }
+    }
+}
+
+/// One run's log; a pod deleted before its log could be opened has nothing more to say.
+async fn send_run_log(mut tx: Tx, pods_api: Api<Pod>, pod: String, lp: LogParams) -> Result<(), KubeError> {
+    match send_log(&mut tx, &pods_api, &pod, &lp).await {
+        Err(KubeError::Api(kube::Error::Api(s))) if s.code == 404 || s.code == 400 => Ok(()),
+        other => other,
     }
 }
 

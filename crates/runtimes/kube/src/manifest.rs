@@ -122,6 +122,10 @@ pub fn dns_label(name: &str, max: usize) -> String {
     }
 }
 
+/// Seconds between SIGTERM and SIGKILL when a timeout ends a pod: Ferry's grace
+/// period on every runtime (Kubernetes' default is 30).
+const TERMINATION_GRACE_SECS: i64 = 10;
+
 /// The objects for one workload instance.
 pub fn render(id: &WorkloadId, instance: &str, w: &Workload, opts: &RenderOptions) -> Result<Manifests, KubeError> {
     let image = w.image.clone().ok_or_else(|| {
@@ -156,6 +160,12 @@ pub fn render(id: &WorkloadId, instance: &str, w: &Workload, opts: &RenderOption
         ),
         node_selector: (!node_selector.is_empty()).then_some(node_selector),
         restart_policy: Some(if w.kind == Kind::Job { "Never" } else { "Always" }.into()),
+        // SIGTERM, then SIGKILL after Ferry's grace period (as the local and OCI runtimes do)
+        // when the timeout ends a pod or the pod is deleted without its own grace period.
+        termination_grace_period_seconds: Some(TERMINATION_GRACE_SECS),
+        // The workload is never PID 1, as on every runtime (docker's --init, ferry-init):
+        // the sandbox's pause process is, so signals and zombies behave as the program expects.
+        share_process_namespace: Some(true),
         // Per attempt, as `timeout` means everywhere in Ferry.
         active_deadline_seconds: if w.kind == Kind::Job { w.timeout.map(|t| deadline_secs(t.as_std())) } else { None },
         ..Default::default()
@@ -355,8 +365,8 @@ fn container(
     Ok(Container {
         name: CONTAINER.into(),
         image: Some(image),
-        command,
-        args: non_empty(args),
+        command: command.map(|words| words.iter().map(|w| literal(w)).collect()),
+        args: non_empty(args.iter().map(|a| literal(a)).collect()),
         env: non_empty(env),
         resources: resources(w),
         ports: non_empty(
@@ -376,7 +386,14 @@ fn container(
 }
 
 fn env_var_of(name: &str, value: &str) -> EnvVar {
-    EnvVar { name: name.into(), value: Some(value.into()), value_from: None }
+    EnvVar { name: name.into(), value: Some(literal(value)), value_from: None }
+}
+
+/// Kubernetes expands `$(NAME)` in a container's command, args and env values, and
+/// reads `$$` as `$`: every `$` is doubled, so the workload's words arrive as written
+/// (`kill -9 $$` stays `kill -9 $$`), as on every other runtime.
+fn literal(s: &str) -> String {
+    s.replace('$', "$$")
 }
 
 /// Requests equal limits: Ferry's resources are what the workload gets,

@@ -43,15 +43,24 @@ pub fn job_status(job: &Job, pods: &[Pod]) -> Status {
         let reason = c.reason.clone().unwrap_or_else(|| "Failed".into());
         let mut text = match &c.message {
             Some(m) if !m.is_empty() => format!("{reason}: {m}"),
-            _ => reason,
+            _ => reason.clone(),
         };
-        let term = pods.iter().find_map(terminated);
-        if let Some(t) = &term {
-            text.push_str(&format!("; last attempt: {}", describe_terminated(t)));
-        } else if let Some(r) = latest.and_then(pod_failure_reason) {
+        if reason == "DeadlineExceeded" {
+            // The Job's deadline is a multiple of the workload's timeout, which its pods carry.
+            if let Some(timeout) = job.spec.as_ref().and_then(|s| s.template.spec.as_ref()?.active_deadline_seconds) {
+                text = format!("timed out after {} ({text})", seconds(timeout));
+            }
+        }
+        // The newest attempt that ended says how (its exit, a timeout, an OOM kill).
+        let last = pods.iter().find_map(|p| match pod_status(p, true) {
+            Status::Failed { exit_code, reason } => Some((exit_code, reason)),
+            _ => None,
+        });
+        let exit_code = pods.iter().find_map(terminated).map(|t| t.exit_code);
+        if let Some(r) = last.as_ref().map(|(_, r)| r.clone()).or_else(|| latest.and_then(pod_failure_reason)) {
             text.push_str(&format!("; last attempt: {r}"));
         }
-        return Status::Failed { exit_code: term.map(|t| t.exit_code), reason: text };
+        return Status::Failed { exit_code: last.and_then(|(code, _)| code).or(exit_code), reason: text };
     }
     match latest.map(|p| (p, pod_status(p, true))) {
         // A failed attempt before the Job controller's verdict: a retry is
@@ -103,6 +112,14 @@ pub fn pod_status(p: &Pod, job: bool) -> Status {
         "Failed" => {
             let term = main.and_then(|c| c.state.as_ref()?.terminated.clone());
             let pod_reason = st.and_then(|s| s.reason.clone());
+            if pod_reason.as_deref() == Some("DeadlineExceeded") {
+                // The pod's activeDeadlineSeconds is the workload's timeout: said as every runtime says it.
+                let secs = p.spec.as_ref().and_then(|s| s.active_deadline_seconds).unwrap_or_default();
+                return Status::Failed {
+                    exit_code: term.map(|t| t.exit_code),
+                    reason: format!("timed out after {} (DeadlineExceeded)", seconds(secs)),
+                };
+            }
             match (term, pod_reason) {
                 (Some(t), _) => Status::Failed { exit_code: Some(t.exit_code), reason: describe_terminated(&t) },
                 (None, Some(r)) => {
@@ -160,14 +177,26 @@ fn terminated(p: &Pod) -> Option<ContainerStateTerminated> {
     main_container(p)?.state.as_ref()?.terminated.clone()
 }
 
-/// `OOMKilled (exit 137)`, `exited with code 3`, `Error: message (exit 1)`.
+/// `out of memory (OOMKilled, exit 137)`, `exited with code 3`, `Error: message (exit 1)`.
 pub fn describe_terminated(t: &ContainerStateTerminated) -> String {
     match (t.reason.as_deref(), t.message.as_deref()) {
+        // The words every runtime uses for the kernel's OOM kill.
+        (Some("OOMKilled"), _) => format!("out of memory (OOMKilled, exit {})", t.exit_code),
+        // A container's exit code of 128 + N is death by signal N, as the other runtimes say it.
+        (Some("Error") | None, None) if t.exit_code > 128 => match ferry_core::status::signal_name(t.exit_code - 128) {
+            Some(sig) => format!("killed by signal {sig}"),
+            None => format!("exited with code {}", t.exit_code),
+        },
         (Some("Error") | Some("Completed") | None, None) => format!("exited with code {}", t.exit_code),
         (Some(r), Some(m)) if !m.is_empty() => format!("{r}: {m} (exit {})", t.exit_code),
         (Some(r), _) => format!("{r} (exit {})", t.exit_code),
         (None, Some(m)) => format!("{m} (exit {})", t.exit_code),
     }
+}
+
+/// A deadline in seconds as Ferry writes durations (`90` → `1m30s`).
+fn seconds(secs: i64) -> ferry_spec::Duration {
+    ferry_spec::Duration(std::time::Duration::from_secs(secs.max(0) as u64))
 }
 
 fn join(reason: &str, message: &str) -> String {
@@ -214,7 +243,7 @@ mod tests {
             Status::Failed { exit_code, reason } => {
                 assert_eq!(exit_code, Some(137), "the newest attempt's exit code");
                 assert!(reason.starts_with("BackoffLimitExceeded: Job has reached"), "{reason}");
-                assert!(reason.contains("OOMKilled (exit 137)"), "{reason}");
+                assert!(reason.contains("out of memory (OOMKilled, exit 137)"), "{reason}");
             }
             s => panic!("{s:?}"),
         }
