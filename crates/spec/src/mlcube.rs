@@ -268,7 +268,19 @@ fn import_mlcube_yaml(req: &MlcubeRequest, platform: Option<&str>) -> Result<Imp
     workload.run = run;
     workload.inputs = inputs;
     workload.outputs = outputs;
-    if let Some(pvc) = cube.kubernetes.as_ref().and_then(|k| k.pvc.clone()) {
+    let claim = cube.kubernetes.as_ref().and_then(|k| k.pvc.clone());
+    if claim.is_none() && platform == Some("kubernetes") && !(workload.inputs.is_empty() && workload.outputs.is_empty())
+    {
+        // Said in MLCube's terms: this user wrote an mlcube.yaml, not a Ferry workload file.
+        return Err(error_at(
+            &path,
+            &root,
+            &["kubernetes"],
+            "missing: on Kubernetes the task's workspace must be a PersistentVolumeClaim; add `kubernetes: {pvc: CLAIM}` \
+             to mlcube.yaml, naming the claim whose workspace/ holds the task's parameters",
+        ));
+    }
+    if let Some(pvc) = claim {
         // The claim holds the workspace: each binding is its path below `workspace/`.
         let volumes = workload
             .inputs
@@ -419,8 +431,22 @@ fn import_invoke(req: &MlcubeRequest, task_path: &Path) -> Result<Imported, Spec
                     "must be a relative path inside the MLCube directory (without ..)",
                 ));
             }
-            if let Some(pvc) = b.k8s.as_ref().and_then(|k| k.pvc.clone()) {
-                volumes.insert(name.clone(), KubernetesVolume { pvc, sub_path: Some(b.path.clone()) });
+            match b.k8s.as_ref().and_then(|k| k.pvc.clone()) {
+                Some(pvc) => {
+                    volumes.insert(name.clone(), KubernetesVolume { pvc, sub_path: Some(b.path.clone()) });
+                }
+                None if req.platform.as_deref() == Some("kubernetes") => {
+                    return Err(error_at(
+                        task_path,
+                        &root,
+                        &[section, name, "k8s", "pvc"],
+                        format!(
+                            "missing: on Kubernetes each binding lives in a PersistentVolumeClaim; add `k8s: {{pvc: CLAIM}}` \
+                             under {section}.{name} in this task file"
+                        ),
+                    ));
+                }
+                None => {}
             }
             let binding = Binding { path: rel };
             if outputs {
@@ -587,5 +613,45 @@ mod tests {
         let req = MlcubeRequest { platform: Some(cube.join("platforms/bad.yaml").display().to_string()), ..req };
         let err = import(&req).unwrap_err().to_string();
         assert!(err.contains("bad.yaml:1:") && err.contains("expected mlcube_platform"), "{err}");
+    }
+
+    #[test]
+    fn a_kubernetes_platform_without_a_claim_is_explained_in_mlcube_terms() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "mlcube.yaml", MLCUBE);
+        let req = MlcubeRequest {
+            dir: d.path().into(),
+            task: "train".into(),
+            platform: Some("kubernetes".into()),
+            ..Default::default()
+        };
+        let err = import(&req).unwrap_err().to_string();
+        assert!(
+            err.contains("mlcube.yaml:1:") && err.contains("add `kubernetes: {pvc: CLAIM}` to mlcube.yaml"),
+            "{err}"
+        );
+        assert!(!err.contains("runtime.kubernetes"), "no workload-file field: {err}");
+        // Another platform needs no claim.
+        let req = MlcubeRequest { platform: Some("docker".into()), ..req };
+        assert!(import(&req).is_ok());
+
+        // The task-file layout: the binding without `k8s.pvc` is named.
+        write(
+            d.path(),
+            "run/k8s.yaml",
+            "schema_type: mlcube_invoke\nschema_version: 1.0.0\ninput_binding:\n  data_dir:\n    path: workspace/data\n",
+        );
+        write(d.path(), "platforms/docker.yaml", "schema_type: mlcube_platform\ncontainer: {image: i}\n");
+        let req = MlcubeRequest {
+            dir: d.path().into(),
+            task: d.path().join("run/k8s.yaml").display().to_string(),
+            platform: Some("kubernetes".into()),
+            params: vec![],
+        };
+        let err = import(&req).unwrap_err().to_string();
+        assert!(
+            err.contains("k8s.yaml:4:") && err.contains("add `k8s: {pvc: CLAIM}` under input_binding.data_dir"),
+            "{err}"
+        );
     }
 }
