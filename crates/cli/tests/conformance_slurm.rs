@@ -38,51 +38,14 @@ fn slurm_target() -> ferry_conformance::Target {
     target()
 }
 
-fn skipping() -> bool {
+/// The target for one case, or `None` (recorded) when FERRY_SKIP_SLURM_TESTS=1.
+fn setup(case: &str) -> Option<(ferry_conformance::Target, ())> {
     if std::env::var("FERRY_SKIP_SLURM_TESTS").as_deref() == Ok("1") {
-        let name = std::thread::current().name().unwrap_or("conformance_slurm").to_string();
-        println!("{name}: skipped (FERRY_SKIP_SLURM_TESTS=1)");
-        ferry_core::skip_log::append(&format!("conformance_slurm::{name}: skipped (FERRY_SKIP_SLURM_TESTS=1)"));
-        return true;
+        println!("{case}: skipped (FERRY_SKIP_SLURM_TESTS=1)");
+        ferry_core::skip_log::append(&format!("conformance_slurm::{case}: skipped (FERRY_SKIP_SLURM_TESTS=1)"));
+        return None;
     }
-    false
+    Some((slurm_target(), ()))
 }
 
-macro_rules! slurm_suite {
-    ($($case:ident),* $(,)?) => {
-        $(
-            #[test]
-            fn $case() {
-                if skipping() {
-                    return;
-                }
-                ferry_conformance::$case(&slurm_target());
-            }
-        )*
-    };
-}
-
-slurm_suite!(
-    exit_zero,
-    exit_one,
-    exit_137,
-    env_and_args,
-    io_bindings,
-    missing_input_is_refused,
-    oom_kill,
-    timeout,
-    logs_10k_lines,
-    logs_follow,
-    pause_resume,
-    stop_graceful,
-    stop_kills_after_grace,
-    exit_recorded_after_cli_left,
-    retries,
-    stats,
-    bad_file_is_reported,
-    live_names_are_unique,
-    one_of_simultaneous_same_name_runs_starts,
-    name_free_once_the_holder_ended,
-    rediscovered_after_store_loss,
-    rm_forgets
-);
+ferry_conformance::suite!(setup = setup);

@@ -19,7 +19,10 @@ pub struct Target {
     /// Operations this runtime does not support by design, e.g. `["pause"]`.
     /// Consulted: "pause" and "stats" (the case then expects the clear "not
     /// supported" error), "oom" (the case is not applicable: no memory
-    /// enforcement, e.g. Slurm without cgroup task/proctrack plugins).
+    /// enforcement, e.g. Slurm without cgroup task/proctrack plugins),
+    /// "host-paths" (inputs and outputs cannot be host directories, e.g. on a
+    /// cluster: the case expects the clear refusal), "stderr" (one log holds
+    /// both streams, as a kubelet's: stderr's lines arrive on stdout).
     pub unsupported: Vec<&'static str>,
     /// `ferry` invocations run in every fresh installation after the context
     /// is created (e.g. `["image", "pull", "localhost:5000/busybox:1"]`).
@@ -217,6 +220,22 @@ impl Ferry {
             assert!(Instant::now() < deadline, "logs of {query} never matched; last output:\n{out}");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+/// A case leaves nothing in the runtime behind (containers, jobs, pods): whatever
+/// this installation still knows is removed with `rm --force`, pass or fail. The
+/// runtime's own re-discovery (`ps -a` after a lost store) finds what the store forgot.
+impl Drop for Ferry {
+    fn drop(&mut self) {
+        let Ok(out) = self.command(&["ps", "-a", "-q"]).output() else { return };
+        let ids: Vec<String> = String::from_utf8_lossy(&out.stdout).split_whitespace().map(str::to_string).collect();
+        if ids.is_empty() {
+            return;
+        }
+        let mut args = vec!["rm", "--force"];
+        args.extend(ids.iter().map(String::as_str));
+        let _ = self.command(&args).stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
 }
 

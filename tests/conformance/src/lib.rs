@@ -17,21 +17,30 @@ mod harness;
 pub use cases::*;
 pub use harness::{describe, Ferry, Target};
 
-/// Expand to one `#[test]` per conformance case for `$target`.
+/// Expand to one `#[test]` per conformance case for `$target`, or, with
+/// `setup = F`, for the target that `F(case_name)` returns with a guard kept
+/// alive for the case (a cluster namespace, say) — or `None` to skip the case
+/// (the setup records why).
 #[macro_export]
 macro_rules! suite {
-    ($target:expr) => {
-        $crate::suite!(@cases $target;
+    (setup = $setup:expr) => {
+        $crate::suite!(@cases $setup;
             exit_zero, exit_one, exit_137, env_and_args, io_bindings, missing_input_is_refused,
             oom_kill, timeout, logs_10k_lines, logs_follow, pause_resume, stop_graceful, stop_kills_after_grace,
             exit_recorded_after_cli_left, retries, stats, bad_file_is_reported, live_names_are_unique, one_of_simultaneous_same_name_runs_starts, name_free_once_the_holder_ended,
             rediscovered_after_store_loss, rm_forgets);
     };
-    (@cases $target:expr; $($case:ident),* $(,)?) => {
+    ($target:expr) => {
+        $crate::suite!(setup = |_case: &str| Some(($target, ())));
+    };
+    (@cases $setup:expr; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
-                $crate::$case(&$target);
+                let setup = $setup;
+                if let Some((target, _guard)) = setup(stringify!($case)) {
+                    $crate::$case(&target);
+                }
             }
         )*
     };
