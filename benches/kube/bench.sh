@@ -1,72 +1,80 @@
 #!/usr/bin/env bash
-# Ferry's Kubernetes runtime side by side with kubectl, against the test suite's
-# stateful API emulator on 127.0.0.1 (no real cluster can run here, so these
-# numbers are client-side costs: process start, kubeconfig, request building,
-# one or two HTTP round trips; not scheduling or pod start-up). kubectl runs with
-# --validate=false: the emulator serves no OpenAPI document.
+# Ferry's Kubernetes runtime side by side with kubectl, on the real test cluster
+# (scripts/testbed/kube-cluster.sh: API server, controllers, scheduler and a kubelet on
+# containerd, all on this machine), in a namespace of its own, in alternating rounds:
+#   - a trivial Job from start to completion: `ferry run job.yaml` (attached: it returns
+#     when the Job is complete, with its exit code and output) against
+#     `kubectl create -f job.k8s.yaml` + `kubectl wait --for=condition=complete`;
+#   - submission only: `ferry run -d` against `kubectl create -f`;
+#   - `ferry render` against `kubectl create --dry-run=client -o yaml`.
 #
-#   benches/kube/bench.sh        # writes benches/results/kube.md
+#   benches/kube/bench.sh            # RUNS=20; writes benches/results/kube.md
 #
-# Needs: hyperfine, kubectl (Debian: kubernetes-client), and the venv from
-# scripts/services/60-kube.sh (FERRY_KUBE_PYTHON).
+# Needs: hyperfine, and the cluster (scripts/services/60-kube.sh, or kube-cluster.sh up).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-PY=${FERRY_KUBE_PYTHON:-/opt/ferry-test/kube-venv/bin/python}
+source benches/lib.sh
+RUNS=${RUNS:-20}
 command -v hyperfine >/dev/null || { echo "bench: needs hyperfine (apt-get install hyperfine)" >&2; exit 1; }
-command -v kubectl >/dev/null || { echo "bench: needs kubectl (apt-get install kubernetes-client)" >&2; exit 1; }
-cargo build --release -q -p ferry-cli
-FERRY=$PWD/target/release/ferry
+[ -f /run/ferry-kube/env ] || { echo "bench: no test cluster: run scripts/testbed/kube-cluster.sh up" >&2; exit 1; }
+source /run/ferry-kube/env
+[ -x "${FERRY_BIN:-}" ] || { cargo build --release -q -p ferry-cli; FERRY_BIN=$PWD/target/release/ferry; }
+FERRY=$FERRY_BIN
+KUBECTL=$FERRY_KUBECTL
+admin() { "$KUBECTL" --kubeconfig "$FERRY_KUBE_ADMIN_KUBECONFIG" "$@"; }
 
+ns=ferry-bench-$$
 work=$(mktemp -d)
-trap 'kill $emu_pid 2>/dev/null || true; rm -rf "$work"' EXIT
-mkfifo "$work/stdin"
-"$PY" crates/runtimes/kube/testing/kube_emulator.py < "$work/stdin" > "$work/emu.out" &
-emu_pid=$!
-exec 3>"$work/stdin"   # keeps the emulator's stdin open until we exit
-for _ in $(seq 50); do grep -q listening "$work/emu.out" 2>/dev/null && break; sleep 0.1; done
-port=$(awk '{print $3}' "$work/emu.out")
-cat > "$work/kubeconfig" <<YAML
-apiVersion: v1
-kind: Config
-current-context: emu
-clusters: [{name: emu, cluster: {server: "http://127.0.0.1:$port"}}]
-contexts: [{name: emu, context: {cluster: emu, user: emu, namespace: bench}}]
-users: [{name: emu, user: {}}]
-YAML
+trap 'admin delete namespace "$ns" --wait=false >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+admin create namespace "$ns" >/dev/null
+admin -n "$ns" create rolebinding bench --clusterrole edit --user ferry-test-user >/dev/null
+sed "s/namespace: ferry-test/namespace: $ns/" "$FERRY_KUBE_USER_KUBECONFIG" > "$work/kubeconfig"
 export KUBECONFIG=$work/kubeconfig XDG_CONFIG_HOME=$work/config XDG_DATA_HOME=$work/data
-"$FERRY" context create bench --runtime kubernetes --kubeconfig "$KUBECONFIG" --use >/dev/null
+"$FERRY" context create bench --runtime kubernetes --kubeconfig "$KUBECONFIG" --namespace "$ns" --use >/dev/null
 cat > "$work/job.yaml" <<YAML
 name: bench
-image: busybox
+image: $FERRY_KUBE_IMAGE
 command: [echo, hello]
-resources: {cpus: 1, memory: 256Mi}
 YAML
+# kubectl gets the same Job, as Ferry renders it (generateName: a new Job each run).
 "$FERRY" render --runtime kubernetes "$work/job.yaml" > "$work/job.k8s.yaml"
 cd "$work"
+# Pull the image once, so neither side pays for it.
+"$FERRY" run job.yaml >/dev/null
 
-hyperfine -N --warmup 3 --runs 30 --export-markdown render.md \
-    -n "ferry render --runtime kubernetes" "$FERRY render --runtime kubernetes job.yaml" \
-    -n "kubectl create --dry-run=client -o yaml" "kubectl create --validate=false --dry-run=client -o yaml -f job.k8s.yaml"
-hyperfine --warmup 3 --runs 30 --export-markdown submit.md \
-    -n "ferry run -d (create Job, record state)" "$FERRY run -d --name b\$(date +%s%N) job.yaml" \
-    -n "kubectl create -f (create Job)" "kubectl create --validate=false -f job.k8s.yaml"
-hyperfine -N --warmup 3 --runs 30 --export-markdown list.md \
-    -n "ferry ps -a (list + refresh every workload)" "$FERRY ps -a" \
-    -n "kubectl get jobs -l managed-by=ferry" "kubectl get jobs -l app.kubernetes.io/managed-by=ferry"
-jobs=$(kubectl get jobs -o name | wc -l)
+runs=$RUNS
+rounds "$work/complete" -- \
+    "ferry run (attached, until complete)" - "$FERRY run job.yaml" \
+    "kubectl create + kubectl wait --for=condition=complete" - \
+    "sh -c 'job=\$($KUBECTL create -f job.k8s.yaml -o name) && $KUBECTL wait --for=condition=complete --timeout=120s \$job >/dev/null'"
+rounds "$work/submit" -- \
+    "ferry run -d (create the Job, record it)" - "$FERRY run -d job.yaml" \
+    "kubectl create -f" - "$KUBECTL create -f job.k8s.yaml -o name"
+rounds "$work/render" -- \
+    "ferry render --runtime kubernetes" - "$FERRY render --runtime kubernetes job.yaml" \
+    "kubectl create --dry-run=client -o yaml" - "$KUBECTL create --dry-run=client -o yaml -f job.k8s.yaml"
 cd - >/dev/null
 
+out=benches/results/kube.md
 {
-    echo "# Kubernetes runtime: Ferry vs kubectl"
+    echo "# Kubernetes runtime: Ferry against kubectl"
     echo
-    echo "Against the stateful API emulator on 127.0.0.1 (no cluster can run here), so"
-    echo "these are client-side costs. Machine: $(nproc) cores; $(date -u +%Y-%m-%d);"
-    echo "$(kubectl version --client 2>/dev/null | head -1). Made by \`benches/kube/bench.sh\`."
-    echo "\`ferry run -d\` also records the workload in Ferry's SQLite store; \`ferry ps -a\`"
-    echo "reads the status of each of the $jobs Jobs the emulator holds at the end (one GET of the Job and one LIST of its pods each)."
+    echo "On the test cluster of \`scripts/testbed/kube-cluster.sh\` (Kubernetes $("$KUBECTL" version --client -o json | python3 -c 'import json,sys; print(json.load(sys.stdin)["clientVersion"]["gitVersion"])'),"
+    echo "one node, kubelet on containerd $(containerd --version | awk '{print $3}'), runc), on this project's 2-core machine, $(date -u +%Y-%m-%d)."
+    echo "Made by \`benches/kube/bench.sh\` ($RUNS runs per command, in $ROUNDS rounds whose order alternates)."
+    echo "Both sides submit the same Job (\`ferry render\`'s output is what kubectl creates); the image is pulled before timing."
+    if [ -n "${BRINGUP:-}" ]; then echo "Cluster bring-up on this machine: $BRINGUP."; fi
     echo
-    echo "## Render"; echo; cat "$work/render.md"; echo
-    echo "## Submit a Job"; echo; cat "$work/submit.md"; echo
-    echo "## List"; echo; cat "$work/list.md"
-} > benches/results/kube.md
-echo "wrote benches/results/kube.md"
+    echo "## A trivial Job, from start to completion"
+    echo
+    cat "$work/complete.md"
+    echo
+    echo "## Submission only"
+    echo
+    cat "$work/submit.md"
+    echo
+    echo "## Render (no cluster)"
+    echo
+    cat "$work/render.md"
+} > "$out"
+cat "$out"
