@@ -71,9 +71,10 @@ cert() {
     rm -f "$KUBE_PKI/$name.csr" "$ext"
 }
 
-# kubeconfig FILE CERT [NAMESPACE]: a kubeconfig for the client certificate CERT.
+# kubeconfig FILE USER CREDENTIALS [NAMESPACE]: a kubeconfig for USER, whose CREDENTIALS are
+# the flow-style YAML of a kubeconfig user ({client-certificate: …} or {token: …}).
 kubeconfig() {
-    local file=$1 name=$2 namespace=${3:-default}
+    local file=$1 name=$2 credentials=$3 namespace=${4:-default}
     cat > "$file" <<YAML
 apiVersion: v1
 kind: Config
@@ -82,13 +83,18 @@ clusters:
   cluster: {server: $API, certificate-authority: $KUBE_PKI/ca.crt}
 users:
 - name: $name
-  user: {client-certificate: $KUBE_PKI/$name.crt, client-key: $KUBE_PKI/$name.key}
+  user: $credentials
 contexts:
 - name: ferry-test
   context: {cluster: ferry-test, user: $name, namespace: $namespace}
 current-context: ferry-test
 YAML
     chmod 600 "$file"
+}
+
+# cert_kubeconfig FILE CERT [NAMESPACE]: a kubeconfig for the client certificate CERT.
+cert_kubeconfig() {
+    kubeconfig "$1" "$2" "{client-certificate: $KUBE_PKI/$2.crt, client-key: $KUBE_PKI/$2.key}" "${3:-default}"
 }
 
 make_pki() {
@@ -110,11 +116,11 @@ make_pki() {
     cert kubelet "/O=system:nodes/CN=system:node:$NODE"
     cert kubelet-serving "/CN=$NODE" "IP:$NODE_IP,IP:127.0.0.1,DNS:$NODE,DNS:localhost"
     cert user "/O=ferry-testers/CN=ferry-test-user"
-    kubeconfig "$KUBE_ETC/admin.kubeconfig" admin
-    kubeconfig "$KUBE_ETC/controller-manager.kubeconfig" controller-manager
-    kubeconfig "$KUBE_ETC/scheduler.kubeconfig" scheduler
-    kubeconfig "$KUBE_ETC/kubelet.kubeconfig" kubelet
-    kubeconfig "$KUBE_ETC/user.kubeconfig" user ferry-test
+    cert_kubeconfig "$KUBE_ETC/admin.kubeconfig" admin
+    cert_kubeconfig "$KUBE_ETC/controller-manager.kubeconfig" controller-manager
+    cert_kubeconfig "$KUBE_ETC/scheduler.kubeconfig" scheduler
+    cert_kubeconfig "$KUBE_ETC/kubelet.kubeconfig" kubelet
+    cert_kubeconfig "$KUBE_ETC/user.kubeconfig" user ferry-test
 }
 
 # --- images --------------------------------------------------------------------------------
@@ -383,21 +389,7 @@ up() {
     kubectl_admin apply -f "$KUBE_ETC/rbac.yaml" >/dev/null
     local token
     token=$(kubectl_admin -n ferry-test create token ferry-test-token --duration 24h)
-    cat > "$KUBE_ETC/token.kubeconfig" <<YAML
-apiVersion: v1
-kind: Config
-clusters:
-- name: ferry-test
-  cluster: {server: $API, certificate-authority: $KUBE_PKI/ca.crt}
-users:
-- name: ferry-test-token
-  user: {token: $token}
-contexts:
-- name: ferry-test
-  context: {cluster: ferry-test, user: ferry-test-token, namespace: ferry-test}
-current-context: ferry-test
-YAML
-    chmod 600 "$KUBE_ETC/token.kubeconfig"
+    kubeconfig "$KUBE_ETC/token.kubeconfig" ferry-test-token "{token: $token}" ferry-test
     write_env
     t2=$(date +%s)
     echo "kube-cluster: Kubernetes $KUBE_VERSION up (builds $((t1 - t0)) s, bring-up $((t2 - t1)) s)"
