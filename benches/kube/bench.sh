@@ -37,7 +37,7 @@ image: $FERRY_KUBE_IMAGE
 command: [echo, hello]
 YAML
 # kubectl gets the same Job, as Ferry renders it (generateName: a new Job each run).
-"$FERRY" render --runtime kubernetes "$work/job.yaml" > "$work/job.k8s.yaml"
+"$FERRY" render --runtime kubernetes "$work/job.yaml" | sed "s/^  namespace: default$/  namespace: $ns/" > "$work/job.k8s.yaml"
 cd "$work"
 # Pull the image once, so neither side pays for it.
 "$FERRY" run job.yaml >/dev/null
@@ -47,9 +47,11 @@ rounds "$work/complete" -- \
     "ferry run (attached, until complete)" - "$FERRY run job.yaml" \
     "kubectl create + kubectl wait --for=condition=complete" - \
     "sh -c 'job=\$($KUBECTL create -f job.k8s.yaml -o name) && $KUBECTL wait --for=condition=complete --timeout=120s \$job >/dev/null'"
+# Each submission needs a name of its own (the previous one may still run): both sides
+# go through the same sh -c, which picks one.
 rounds "$work/submit" -- \
-    "ferry run -d (create the Job, record it)" - "$FERRY run -d job.yaml" \
-    "kubectl create -f" - "$KUBECTL create -f job.k8s.yaml -o name"
+    "ferry run -d (create the Job, record it)" - "sh -c '$FERRY run -d --name b\$\$ job.yaml'" \
+    "kubectl create -f" - "sh -c '$KUBECTL create -f job.k8s.yaml -o name'"
 rounds "$work/render" -- \
     "ferry render --runtime kubernetes" - "$FERRY render --runtime kubernetes job.yaml" \
     "kubectl create --dry-run=client -o yaml" - "$KUBECTL create --dry-run=client -o yaml -f job.k8s.yaml"
@@ -63,7 +65,10 @@ out=benches/results/kube.md
     echo "one node, kubelet on containerd $(containerd --version | awk '{print $3}'), runc), on this project's 2-core machine, $(date -u +%Y-%m-%d)."
     echo "Made by \`benches/kube/bench.sh\` ($RUNS runs per command, in $ROUNDS rounds whose order alternates)."
     echo "Both sides submit the same Job (\`ferry render\`'s output is what kubectl creates); the image is pulled before timing."
+    echo "\`ferry run\` returns when the pod has succeeded and its output is streamed (the workload's end);"
+    echo "\`kubectl wait\` when the Job controller has marked the Job Complete after that."
     if [ -n "${BRINGUP:-}" ]; then echo "Cluster bring-up on this machine: $BRINGUP."; fi
+    if [ -n "${NOTE:-}" ]; then echo "$NOTE"; fi
     echo
     echo "## A trivial Job, from start to completion"
     echo
