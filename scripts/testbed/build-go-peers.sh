@@ -12,6 +12,9 @@ KUBE_VERSION=${KUBE_VERSION:-v1.34.4}
 ETCD_VERSION=${ETCD_VERSION:-v3.6.17}
 FERRY_TESTBED_CACHE=${FERRY_TESTBED_CACHE:-/var/cache/ferry-testbed}
 export GOFLAGS=-mod=mod GOTOOLCHAIN=local CGO_ENABLED=0
+# The machines' Go lives in /usr/local/go; a shell that was not given it on PATH still finds it.
+command -v go >/dev/null || PATH=$PATH:/usr/local/go/bin
+command -v go >/dev/null || { echo "build-go-peers: no Go toolchain (go) found: the test peers are built with it" >&2; exit 1; }
 
 now() { date +%s; }
 
