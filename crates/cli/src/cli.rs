@@ -101,6 +101,8 @@ pub enum Command {
     /// Forward local ports to a Kubernetes workload's pod: [LOCAL:]REMOTE (a number or a `ports:` name).
     #[command(name = "port-forward")]
     PortForward(PortForwardArgs),
+    /// Serve the shared queue: HTTP API, tenants, scheduler (see /docs on the server).
+    Server(ServerArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -133,6 +135,33 @@ pub struct RunArgs {
     pub env: Vec<(String, String)>,
     #[command(flatten)]
     pub mlcube: MlcubeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8470")]
+    pub listen: std::net::SocketAddr,
+    /// The server's database: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB
+    /// (default: SQLite under Ferry's data dir).
+    #[arg(long, env = "FERRY_SERVER_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+    /// TOML file of `[[pool]]` tables (name, context, cpus, memory, gpus, gpu_type, labels, cost_per_hour);
+    /// default: one pool on the `default` context sized to this machine.
+    #[arg(long, value_name = "FILE")]
+    pub pools: Option<PathBuf>,
+    /// How to choose among the pools a job fits on.
+    #[arg(long, default_value = "binpack", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<ferry_server::sched::Strategy>()))]
+    pub strategy: ferry_server::sched::Strategy,
+    /// Where the first start writes the admin's token (default: under Ferry's data dir).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body: usize,
+    /// Milliseconds between scheduling rounds when nothing wakes the scheduler.
+    #[arg(long, default_value_t = 500, hide = true)]
+    pub tick_ms: u64,
 }
 
 /// Run an MLCube task instead of a workload file (`ferry run --mlcube DIR --task NAME`).

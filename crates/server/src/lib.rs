@@ -17,6 +17,8 @@ pub mod metrics;
 pub mod routes;
 pub mod sched;
 pub mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::net::SocketAddr;
 use std::path::Path;

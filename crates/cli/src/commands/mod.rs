@@ -7,6 +7,7 @@ mod mlcube;
 pub mod oci;
 mod render;
 mod run;
+mod server;
 mod spec;
 mod workloads;
 
@@ -19,6 +20,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
     let ctx = cli.global.context.as_deref();
     match cli.command {
         Command::Run(args) => run::run(ctx, args).await,
+        Command::Server(args) => server::server(args).await,
         Command::Ps(args) => workloads::ps(ctx, args).await,
         Command::Logs(args) => workloads::logs(ctx, args).await,
         Command::Inspect(args) => workloads::inspect(ctx, args).await,

@@ -1,0 +1,205 @@
+//! `ferry server` as a process, running real workloads on local pools, on
+//! SQLite and PostgreSQL: placement per strategy, logs, clean shutdown on
+//! SIGTERM, and recovery after kill -9 with jobs queued and running.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// Three pools on the local runtime, different in size and price.
+const POOLS: &str = r#"
+[[pool]]
+name = "small"
+context = "default"
+cpus = 2
+memory = "4Gi"
+cost_per_hour = 1.0
+
+[[pool]]
+name = "big"
+context = "default"
+cpus = 8
+memory = "16Gi"
+cost_per_hour = 2.0
+
+[[pool]]
+name = "cheap"
+context = "default"
+cpus = 4
+memory = "8Gi"
+cost_per_hour = 0.1
+"#;
+
+/// One pool with room for one job at a time (each job holds 1 CPU).
+const ONE_SLOT: &str = "[[pool]]\nname = \"one\"\ncontext = \"default\"\ncpus = 1\nmemory = \"1Gi\"\n";
+
+struct ServerProcess {
+    child: Child,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl ServerProcess {
+    /// Start `ferry server` with its data under `home` and wait until it answers.
+    async fn start(home: &Path, database: &str, pools: &str, strategy: &str) -> ServerProcess {
+        let pools_file = home.join("pools.toml");
+        std::fs::write(&pools_file, pools).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let token_file = home.join("admin-token");
+        let child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(["server", "--listen", &format!("127.0.0.1:{port}"), "--database", database, "--strategy", strategy])
+            .arg("--pools")
+            .arg(&pools_file)
+            .arg("--admin-token-file")
+            .arg(&token_file)
+            .args(["--tick-ms", "50"])
+            .env("XDG_CONFIG_HOME", home.join("config"))
+            .env("XDG_DATA_HOME", home.join("data"))
+            .stdout(Stdio::null())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(home.join("server.log")).unwrap())
+            .spawn()
+            .expect("start ferry server");
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let what = format!("the server to answer /healthz (its log: {})", home.join("server.log").display());
+        poll(&what, || async {
+            http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        let token = std::fs::read_to_string(&token_file).unwrap().trim().to_string();
+        ServerProcess { child, base, token, http }
+    }
+
+    async fn submit(&self, yaml: &str) -> String {
+        let resp = self
+            .http
+            .post(format!("{}/v1/jobs", self.base))
+            .bearer_auth(&self.token)
+            .json(&json!({ "workload": yaml }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        serde_json::from_str(&self.get_text(path).await).unwrap()
+    }
+
+    async fn get_text(&self, path: &str) -> String {
+        let resp = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await.unwrap();
+        assert!(resp.status().is_success(), "GET {path}: {}", resp.status());
+        resp.text().await.unwrap()
+    }
+
+    /// Block until the job ends; returns it.
+    async fn wait(&self, id: &str) -> Value {
+        loop {
+            let job = self.get(&format!("/v1/jobs/{id}/wait?timeout=60")).await;
+            if ["succeeded", "failed", "cancelled"].contains(&job["state"].as_str().unwrap()) {
+                return job;
+            }
+        }
+    }
+
+    async fn wait_running(&self, id: &str) {
+        poll("the job to run", || async { self.get(&format!("/v1/jobs/{id}")).await["state"] == "running" }).await;
+    }
+
+    fn signal(&mut self, signal: &str) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Retry `check` until it holds (a readiness poll; fails after a minute).
+async fn poll<F: std::future::Future<Output = bool>>(what: &str, mut check: impl FnMut() -> F) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < Duration::from_secs(60), "gave up waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn runtime_home(dir: &Path, name: &str) -> PathBuf {
+    let home = dir.join(name);
+    std::fs::create_dir_all(&home).unwrap();
+    home
+}
+
+#[tokio::test]
+async fn each_strategy_places_on_its_pool_and_the_job_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, db) in ferry_server::testing::databases("each_strategy_places", dir.path()).await.into_iter().enumerate() {
+        let home = runtime_home(dir.path(), &format!("home{n}"));
+        for (strategy, pool) in [("binpack", "small"), ("spread", "big"), ("cheapest", "cheap")] {
+            let mut server = ServerProcess::start(&home, &db, POOLS, strategy).await;
+            let id = server.submit("name: placed\ncommand: [sh, -c, 'echo on-$0', pool]\n").await;
+            let job = server.wait(&id).await;
+            assert_eq!(
+                (job["state"].as_str(), job["pool"].as_str()),
+                (Some("succeeded"), Some(pool)),
+                "{strategy}: {job}"
+            );
+            let logs = server.get_text(&format!("/v1/jobs/{id}/logs")).await;
+            assert_eq!(logs, "{\"stream\":\"stdout\",\"text\":\"on-pool\"}\n");
+            let metrics = server.get_text("/metrics").await;
+            assert!(metrics.contains(&format!("ferry_jobs{{state=\"succeeded\",pool=\"{pool}\"}} 1")));
+            // SIGTERM: a clean stop, exit code 0.
+            let status = server.signal("-TERM");
+            assert!(status.success(), "{strategy}: the server exited with {status} on SIGTERM");
+        }
+    }
+}
+
+#[tokio::test]
+async fn kill_9_loses_nothing_and_runs_nothing_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, db) in ferry_server::testing::databases("kill_9_loses_nothing", dir.path()).await.into_iter().enumerate() {
+        let home = runtime_home(dir.path(), &format!("home{n}"));
+        let ran = home.join("ran");
+        let go = home.join("go");
+        let job = |name: &str| {
+            format!(
+                "name: {name}\nrun: |\n  echo {name} >> '{}'\n  while [ ! -f '{}' ]; do sleep 0.05; done\n  echo {name}-done\n",
+                ran.display(),
+                go.display()
+            )
+        };
+        let mut server = ServerProcess::start(&home, &db, ONE_SLOT, "binpack").await;
+        let running = server.submit(&job("first")).await;
+        server.wait_running(&running).await;
+        let queued = server.submit(&job("second")).await;
+        let queue = server.get("/v1/queue").await;
+        assert_eq!(queue[0]["id"], queued.as_str(), "the second job waits for the only slot: {queue}");
+
+        let status = server.signal("-KILL");
+        assert!(!status.success());
+        // The running job ends while no server is watching.
+        std::fs::write(&go, "").unwrap();
+
+        let server = ServerProcess::start(&home, &db, ONE_SLOT, "binpack").await;
+        let first = server.wait(&running).await;
+        assert_eq!((first["state"].as_str(), first["exit_code"].as_i64()), (Some("succeeded"), Some(0)), "{first}");
+        let second = server.wait(&queued).await;
+        assert_eq!(second["state"], "succeeded", "{second}");
+        let jobs = server.get("/v1/jobs").await;
+        assert_eq!(jobs.as_array().unwrap().len(), 2, "nothing lost, nothing added: {jobs}");
+        let runs = std::fs::read_to_string(&ran).unwrap();
+        assert_eq!(runs, "first\nsecond\n", "each job ran exactly once");
+        let logs = server.get_text(&format!("/v1/jobs/{running}/logs")).await;
+        assert!(logs.contains("first-done"), "{logs}");
+    }
+}
