@@ -203,3 +203,42 @@ async fn kill_9_loses_nothing_and_runs_nothing_twice() {
         assert!(logs.contains("first-done"), "{logs}");
     }
 }
+
+#[tokio::test]
+async fn logs_follow_to_the_end_and_cancel_stops_a_running_job() {
+    let dir = tempfile::tempdir().unwrap();
+    for (n, db) in ferry_server::testing::databases("logs_follow_and_cancel", dir.path()).await.into_iter().enumerate()
+    {
+        let home = runtime_home(dir.path(), &format!("home{n}"));
+        let go = home.join("go");
+        let server = ServerProcess::start(&home, &db, POOLS, "binpack").await;
+        let followed = server
+            .submit(&format!(
+                "name: followed\nrun: |\n  echo started\n  while [ ! -f '{}' ]; do sleep 0.05; done\n  echo finished\n",
+                go.display()
+            ))
+            .await;
+        server.wait_running(&followed).await;
+        let url = format!("{}/v1/jobs/{followed}/logs?follow=true", server.base);
+        let stream = server.http.get(url).bearer_auth(&server.token).send().await.unwrap();
+        assert_eq!(stream.status().as_u16(), 200);
+        std::fs::write(&go, "").unwrap();
+        // The body ends when the job does.
+        let text = stream.text().await.unwrap();
+        assert!(text.contains("\"started\"") && text.contains("\"finished\""), "{text}");
+        assert_eq!(server.wait(&followed).await["state"], "succeeded");
+
+        let endless = server.submit("name: endless\nrun: |\n  while true; do sleep 0.05; done\n").await;
+        server.wait_running(&endless).await;
+        let resp = server
+            .http
+            .post(format!("{}/v1/jobs/{endless}/cancel", server.base))
+            .bearer_auth(&server.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let job = server.wait(&endless).await;
+        assert_eq!((job["state"].as_str(), job["reason"].as_str()), (Some("cancelled"), Some("cancelled")), "{job}");
+    }
+}

@@ -82,7 +82,7 @@ impl Driver {
                 Ok(Some(found)) => {
                     tracing::info!(job = %job.id, workload = %found.workload_id, "recovered a job that had started");
                     self.st.db.mark_running(&job.id, &found.workload_id).await?;
-                    self.record_end(&job.id, JobState::Running, job.cancel_requested, &found.status).await?;
+                    record_end(&self.st, &job.id, JobState::Running, job.cancel_requested, &found.status).await?;
                 }
                 Ok(None) => {
                     tracing::info!(job = %job.id, "requeued a job that never reached its runtime");
@@ -139,26 +139,10 @@ impl Driver {
             }
             match self.st.dispatch.status(pool, workload).await {
                 Ok(Observed { status, .. }) => {
-                    self.record_end(&job.id, JobState::Running, job.cancel_requested, &status).await?;
+                    record_end(&self.st, &job.id, JobState::Running, job.cancel_requested, &status).await?;
                 }
                 Err(e) => tracing::warn!(job = %job.id, "cannot read its status: {e}"),
             }
-        }
-        Ok(())
-    }
-
-    /// If `status` is an end, move the job there from `from`.
-    async fn record_end(&self, id: &str, from: JobState, cancelled: bool, status: &Status) -> Result<(), DriverError> {
-        let (state, code, reason) = match status {
-            _ if !status.is_terminal() => return Ok(()),
-            _ if cancelled => (JobState::Cancelled, status.exit_code(), Some("cancelled".to_string())),
-            Status::Succeeded => (JobState::Succeeded, Some(0), None),
-            Status::Failed { exit_code, reason } => (JobState::Failed, *exit_code, Some(reason.clone())),
-            _ => (JobState::Cancelled, status.exit_code(), Some(status.to_string())),
-        };
-        if self.st.db.mark_ended(id, from, state, code.map(i64::from), reason.as_deref()).await? {
-            tracing::info!(job = %id, state = state.as_str(), "job ended");
-            self.st.job_changed();
         }
         Ok(())
     }
@@ -195,38 +179,18 @@ impl Driver {
             plan.waiting.iter().map(|(id, why)| (id.clone(), why.to_string())).collect();
         let by_id: HashMap<&str, &JobRecord> = queued.iter().map(|j| (j.id.as_str(), j)).collect();
         for (id, pool) in &plan.starts {
-            if let Some(job) = by_id.get(id.as_str()) {
-                self.start(job, pool).await?;
+            let Some(&job) = by_id.get(id.as_str()) else { continue };
+            // Claimed here, before the runtime is asked: the next round counts
+            // it as holding its pool, and a crash in between is found by
+            // [`Driver::recover`]. The start itself runs on its own, so a slow
+            // one (an image pull) holds no other job up.
+            if !self.st.db.claim(&job.id, pool).await? {
+                continue; // cancelled meanwhile
             }
+            self.st.job_changed();
+            tokio::spawn(launch(self.st.clone(), job.clone(), pool.clone()));
         }
         Ok(())
-    }
-
-    /// Claim, then launch: the claim is committed before the runtime is
-    /// asked, so a crash in between is found by [`Driver::recover`].
-    async fn start(&self, job: &JobRecord, pool: &str) -> Result<(), DriverError> {
-        if !self.st.db.claim(&job.id, pool).await? {
-            return Ok(()); // cancelled meanwhile
-        }
-        self.st.job_changed();
-        let workload = job.spec()?;
-        match self.st.dispatch.launch(pool, workload, job.workload_name()).await {
-            Ok(started) => {
-                let latency = (now_ms() - job.submitted_at).max(0) as f64 / 1000.0;
-                self.st.metrics.dispatch_latency.observe(latency);
-                tracing::info!(job = %job.id, pool, workload = %started.workload_id, "job started");
-                self.st.db.mark_running(&job.id, &started.workload_id).await?;
-                self.st.job_changed();
-                self.record_end(&job.id, JobState::Running, false, &started.status).await
-            }
-            Err(e) => {
-                tracing::warn!(job = %job.id, pool, "start failed: {e}");
-                let reason = format!("failed to start on {pool}: {e}");
-                self.st.db.mark_ended(&job.id, JobState::Starting, JobState::Failed, None, Some(&reason)).await?;
-                self.st.job_changed();
-                Ok(())
-            }
-        }
     }
 
     fn pool_views(&self) -> Vec<Pool> {
@@ -248,6 +212,56 @@ impl Driver {
             })
             .collect()
     }
+}
+
+/// Start a claimed job on `pool` and record the outcome.
+async fn launch(st: AppState, job: JobRecord, pool: String) {
+    if let Err(e) = try_launch(&st, &job, &pool).await {
+        tracing::error!(job = %job.id, "recording its start failed (the next start of the server resolves it): {e}");
+    }
+}
+
+async fn try_launch(st: &AppState, job: &JobRecord, pool: &str) -> Result<(), DriverError> {
+    let workload = job.spec()?;
+    match st.dispatch.launch(pool, workload, job.workload_name()).await {
+        Ok(started) => {
+            let latency = (now_ms() - job.submitted_at).max(0) as f64 / 1000.0;
+            st.metrics.dispatch_latency.observe(latency);
+            tracing::info!(job = %job.id, pool, workload = %started.workload_id, "job started");
+            st.db.mark_running(&job.id, &started.workload_id).await?;
+            st.job_changed();
+            record_end(st, &job.id, JobState::Running, false, &started.status).await
+        }
+        Err(e) => {
+            tracing::warn!(job = %job.id, pool, "start failed: {e}");
+            let reason = format!("failed to start on {pool}: {e}");
+            st.db.mark_ended(&job.id, JobState::Starting, JobState::Failed, None, Some(&reason)).await?;
+            st.job_changed();
+            Ok(())
+        }
+    }
+}
+
+/// If `status` is an end, move the job there from `from`.
+async fn record_end(
+    st: &AppState,
+    id: &str,
+    from: JobState,
+    cancelled: bool,
+    status: &Status,
+) -> Result<(), DriverError> {
+    let (state, code, reason) = match status {
+        _ if !status.is_terminal() => return Ok(()),
+        _ if cancelled => (JobState::Cancelled, status.exit_code(), Some("cancelled".to_string())),
+        Status::Succeeded => (JobState::Succeeded, Some(0), None),
+        Status::Failed { exit_code, reason } => (JobState::Failed, *exit_code, Some(reason.clone())),
+        _ => (JobState::Cancelled, status.exit_code(), Some(status.to_string())),
+    };
+    if st.db.mark_ended(id, from, state, code.map(i64::from), reason.as_deref()).await? {
+        tracing::info!(job = %id, state = state.as_str(), "job ended");
+        st.job_changed();
+    }
+    Ok(())
 }
 
 fn queued_view(job: &JobRecord) -> QueuedJob {

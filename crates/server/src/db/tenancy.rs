@@ -93,6 +93,15 @@ fn hash_token(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// An INSERT's error: a key already taken becomes `Exists { what, name }`.
+fn taken_as(e: sqlx::Error, what: &'static str, name: &str) -> DbError {
+    if is_unique_violation(&e) {
+        DbError::Exists { what, name: name.into() }
+    } else {
+        DbError::Sql(e)
+    }
+}
+
 fn tenant_from(row: &AnyRow) -> Result<Tenant> {
     Ok(Tenant {
         name: row.try_get("name")?,
@@ -119,10 +128,7 @@ impl Db {
             .bind(weight.max(1) as i64)
             .execute(&self.pool)
             .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => Err(DbError::Exists { what: "tenant", name: name.into() }),
-            other => other.map(drop).map_err(DbError::from),
-        }?;
+        inserted.map_err(|e| taken_as(e, "tenant", name))?;
         self.tenant(name).await
     }
 
@@ -166,10 +172,7 @@ impl Db {
             .bind(now_ms())
             .execute(&self.pool)
             .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => Err(DbError::Exists { what: "user", name: name.into() }),
-            other => other.map(drop).map_err(DbError::from),
-        }?;
+        inserted.map_err(|e| taken_as(e, "user", name))?;
         Ok(User { name: name.into(), tenant: tenant.into(), role })
     }
 
