@@ -277,9 +277,15 @@ pub enum ContextCommand {
 #[derive(Debug, Args)]
 pub struct ContextCreateArgs {
     pub name: String,
-    /// local, oci, docker, slurm or kubernetes.
-    #[arg(long)]
-    pub runtime: String,
+    /// local, oci, docker, slurm, kubernetes or server (implied by --server).
+    #[arg(long, required_unless_present = "server")]
+    pub runtime: Option<String>,
+    /// A Ferry server's URL: workloads are submitted to its queue.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// File holding the server's API token (only the path is stored).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["password_file", "password_env"])]
+    pub token_file: Option<String>,
     /// Make it the current context.
     #[arg(long = "use")]
     pub use_it: bool,

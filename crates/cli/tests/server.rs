@@ -242,3 +242,63 @@ async fn logs_follow_to_the_end_and_cancel_stops_a_running_job() {
         assert_eq!((job["state"].as_str(), job["reason"].as_str()), (Some("cancelled"), Some("cancelled")), "{job}");
     }
 }
+
+/// `ferry` itself against a server context: the commands behave as they do locally.
+#[tokio::test]
+async fn the_cli_runs_through_a_server_context() {
+    let dir = tempfile::tempdir().unwrap();
+    // The client does not depend on the server's database: SQLite only.
+    let db = ferry_server::testing::databases("the_cli_runs_through_a_server_context", dir.path()).await.remove(0);
+    let home = runtime_home(dir.path(), "server");
+    let server = ServerProcess::start(&home, &db, POOLS, "cheapest").await;
+    let client = runtime_home(dir.path(), "client");
+    let ferry = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .env("XDG_CONFIG_HOME", client.join("config"))
+            .env("XDG_DATA_HOME", client.join("data"))
+            .env("FERRY_CONTEXT", "team")
+            .output()
+            .unwrap();
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+    };
+    let token_file = home.join("admin-token").display().to_string();
+    let (code, _, err) = ferry(&["context", "create", "team", "--server", &server.base, "--token-file", &token_file]);
+    assert_eq!(code, 0, "{err}");
+    let file = client.join("hi.yaml");
+    std::fs::write(&file, "name: hi\ncommand: [sh, -c, 'echo hello; echo oops >&2; exit 3']\n").unwrap();
+    let file = file.display().to_string();
+
+    // Attached: the output, and the workload's exit code.
+    let (code, out, err) = ferry(&["run", &file]);
+    assert_eq!((code, out.as_str()), (3, "hello\n"), "{err}");
+    assert!(err.contains("oops"), "{err}");
+
+    // Detached, then wait, logs, inspect, ps, rm.
+    let (code, id, err) = ferry(&["run", "-d", &file]);
+    assert_eq!(code, 0, "{err}");
+    let id = id.trim();
+    assert_eq!(ferry(&["wait", id]).1, "3\n");
+    assert_eq!(ferry(&["logs", id]).1, "hello\n");
+    let (_, inspect, _) = ferry(&["inspect", id]);
+    let inspect: Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(inspect[0]["runtime"], "server");
+    let job_id = inspect[0]["handle"]["native_id"].as_str().unwrap();
+    let job = server.get(&format!("/v1/jobs/{job_id}")).await;
+    assert_eq!((job["pool"].as_str(), job["exit_code"].as_i64()), (Some("cheap"), Some(3)), "the server ran it: {job}");
+    let (_, ps, _) = ferry(&["ps", "-a", "--output", "json"]);
+    assert_eq!(serde_json::from_str::<Value>(&ps).unwrap().as_array().unwrap().len(), 2, "{ps}");
+    assert_eq!(ferry(&["rm", id]).0, 0);
+
+    // stop cancels the job on the server.
+    let endless = client.join("endless.yaml");
+    std::fs::write(&endless, "name: endless\nrun: |\n  while true; do sleep 0.05; done\n").unwrap();
+    let (_, id, _) = ferry(&["run", "-d", &endless.display().to_string()]);
+    let (code, _, err) = ferry(&["stop", id.trim()]);
+    assert_eq!(code, 0, "{err}");
+    let (_, ps, _) = ferry(&["ps", "-a", "--output", "json"]);
+    let ps: Value = serde_json::from_str(&ps).unwrap();
+    let stopped = ps.as_array().unwrap().iter().find(|w| w["id"] == id.trim()).unwrap();
+    assert_eq!(stopped["status"]["state"], "cancelled", "{stopped}");
+}

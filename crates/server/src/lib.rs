@@ -5,6 +5,7 @@
 //! - [`driver`]: the async loop that feeds the core and carries its plans out.
 //! - [`dispatch`]: the one module that calls Ferry's engine.
 //! - [`routes`]: the HTTP API (axum) and its OpenAPI document.
+//! - [`remote`]: the client side, a server as one more runtime for the CLI.
 
 mod auth;
 pub mod config;
@@ -14,6 +15,7 @@ pub mod driver;
 pub mod error;
 mod extract;
 pub mod metrics;
+pub mod remote;
 pub mod routes;
 pub mod sched;
 pub mod state;
