@@ -103,6 +103,11 @@ pub enum Command {
     PortForward(PortForwardArgs),
     /// Serve the shared queue: HTTP API, tenants, scheduler (see /docs on the server).
     Server(ServerArgs),
+    /// Manage a Ferry server's tenants, users, tokens and quotas (admins; a server context).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// A Ferry server's queued jobs and why each one waits (a server context).
+    Queue(OutputArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -162,6 +167,80 @@ pub struct ServerArgs {
     /// Milliseconds between scheduling rounds when nothing wakes the scheduler.
     #[arg(long, default_value_t = 500, hide = true)]
     pub tick_ms: u64,
+}
+
+/// `--output` alone, for listing commands.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Tenants (projects): create, ls.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Users, each in one tenant with a role: create, ls.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens: create (printed once), ls, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Set a tenant's quota (an omitted limit becomes unlimited).
+    Quota(QuotaArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    Create {
+        name: String,
+        /// Fair-share weight.
+        #[arg(long, default_value_t = 1)]
+        weight: u64,
+    },
+    Ls(OutputArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    Create {
+        name: String,
+        #[arg(long)]
+        tenant: String,
+        /// admin, member or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    Ls(OutputArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for USER and print it (it is not shown again).
+    Create {
+        user: String,
+    },
+    Ls(OutputArgs),
+    /// Revoke the token with this id (`ferry admin token ls`).
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct QuotaArgs {
+    pub tenant: String,
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Bytes, or a quantity like 64Gi.
+    #[arg(long)]
+    pub memory: Option<ferry_spec::Quantity>,
+    #[arg(long)]
+    pub gpus: Option<u64>,
+    /// Jobs running at once.
+    #[arg(long)]
+    pub running: Option<u64>,
 }
 
 /// Run an MLCube task instead of a workload file (`ferry run --mlcube DIR --task NAME`).

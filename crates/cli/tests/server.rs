@@ -133,6 +133,20 @@ async fn poll<F: std::future::Future<Output = bool>>(what: &str, mut check: impl
     }
 }
 
+/// Run `ferry ARGS` as a client with its own config and data under `home`,
+/// in `context`: its exit code, stdout and stderr.
+fn ferry_client(home: &Path, context: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("FERRY_CONTEXT", context)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
 fn runtime_home(dir: &Path, name: &str) -> PathBuf {
     let home = dir.join(name);
     std::fs::create_dir_all(&home).unwrap();
@@ -252,17 +266,7 @@ async fn the_cli_runs_through_a_server_context() {
     let home = runtime_home(dir.path(), "server");
     let server = ServerProcess::start(&home, &db, POOLS, "cheapest").await;
     let client = runtime_home(dir.path(), "client");
-    let ferry = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(args)
-            .env("XDG_CONFIG_HOME", client.join("config"))
-            .env("XDG_DATA_HOME", client.join("data"))
-            .env("FERRY_CONTEXT", "team")
-            .output()
-            .unwrap();
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
-    };
+    let ferry = |args: &[&str]| ferry_client(&client, "team", args);
     let token_file = home.join("admin-token").display().to_string();
     let (code, _, err) = ferry(&["context", "create", "team", "--server", &server.base, "--token-file", &token_file]);
     assert_eq!(code, 0, "{err}");
@@ -301,4 +305,64 @@ async fn the_cli_runs_through_a_server_context() {
     let ps: Value = serde_json::from_str(&ps).unwrap();
     let stopped = ps.as_array().unwrap().iter().find(|w| w["id"] == id.trim()).unwrap();
     assert_eq!(stopped["status"]["state"], "cancelled", "{stopped}");
+}
+
+/// `ferry admin` manages tenants, users, tokens and quotas; `ferry queue`
+/// says why a job waits; a tenant's token sees only its tenant.
+#[tokio::test]
+async fn ferry_admin_and_queue_manage_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ferry_server::testing::databases("ferry_admin_and_queue", dir.path()).await.remove(0);
+    let home = runtime_home(dir.path(), "server");
+    let server = ServerProcess::start(&home, &db, POOLS, "binpack").await;
+    let client = runtime_home(dir.path(), "client");
+    let admin = |args: &[&str]| ferry_client(&client, "ops", args);
+    let mo = |args: &[&str]| ferry_client(&client, "red", args);
+    let token_file = home.join("admin-token").display().to_string();
+    assert_eq!(admin(&["context", "create", "ops", "--server", &server.base, "--token-file", &token_file]).0, 0);
+
+    assert_eq!(admin(&["admin", "tenant", "create", "red"]).1, "red\n");
+    assert_eq!(admin(&["admin", "user", "create", "mo", "--tenant", "red", "--role", "member"]).0, 0);
+    let (code, token, err) = admin(&["admin", "token", "create", "mo"]);
+    assert_eq!(code, 0, "{err}");
+    let mo_token = client.join("mo-token");
+    std::fs::write(&mo_token, token.trim()).unwrap();
+    let mo_token = mo_token.display().to_string();
+    assert_eq!(admin(&["context", "create", "red", "--server", &server.base, "--token-file", &mo_token]).0, 0);
+    let (code, quota, err) = admin(&["admin", "quota", "red", "--running", "1", "--memory", "1Gi"]);
+    assert_eq!(code, 0, "{err}");
+    let quota: Value = serde_json::from_str(&quota).unwrap();
+    assert_eq!((quota["running"].as_u64(), quota["memory"].as_u64()), (Some(1), Some(1 << 30)));
+    let tenants: Value = serde_json::from_str(&admin(&["admin", "tenant", "ls", "--output", "json"]).1).unwrap();
+    assert_eq!(tenants.as_array().unwrap().len(), 2, "ops and red: {tenants}");
+
+    // The quota lets one of mo's jobs run; the other waits and says why.
+    let endless = client.join("endless.yaml");
+    std::fs::write(&endless, "name: endless\nrun: |\n  while true; do sleep 0.05; done\n").unwrap();
+    let endless = endless.display().to_string();
+    let (_, first, _) = mo(&["run", "-d", "--name", "first", &endless]);
+    let (_, second, _) = mo(&["run", "-d", "--name", "second", &endless]);
+    let waits = || {
+        let queue: Value = serde_json::from_str(&mo(&["queue", "--output", "json"]).1).unwrap();
+        queue[0]["reason"].as_str().unwrap_or_default().to_string()
+    };
+    poll("the quota to hold the second job", || async { waits().starts_with("tenant quota") }).await;
+    assert_eq!(waits(), "tenant quota: running jobs in use 1 + this job's 1 > limit 1");
+    let (_, table, _) = mo(&["queue"]);
+    assert!(table.starts_with("JOB") && table.contains("tenant quota"), "{table}");
+
+    // The admin's tenant sees none of red's queue; mo may not administer.
+    assert_eq!(admin(&["queue", "--output", "json"]).1.trim(), "[]");
+    let (code, _, err) = mo(&["admin", "tenant", "ls"]);
+    assert!(code != 0 && err.contains("admin role"), "{code} {err}");
+
+    for id in [first.trim(), second.trim()] {
+        assert_eq!(mo(&["stop", id]).0, 0);
+    }
+    // A revoked token is refused.
+    let tokens: Value = serde_json::from_str(&admin(&["admin", "token", "ls", "--output", "json"]).1).unwrap();
+    let id = tokens.as_array().unwrap().iter().find(|t| t["user"] == "mo").unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(admin(&["admin", "token", "revoke", &id]).0, 0);
+    let (code, _, err) = mo(&["queue"]);
+    assert!(code != 0 && err.contains("unknown or revoked token"), "{code} {err}");
 }

@@ -22,52 +22,90 @@ use crate::routes::jobs::LogEntry;
 
 /// How often a client waiting for a queued job to start asks again.
 const START_POLL: Duration = Duration::from_millis(100);
+/// How long past its grace a stop waits for the server to see the job end.
+const STOP_MARGIN: Duration = Duration::from_secs(30);
 /// Detail key of the server's URL in a handle (shown by `ferry inspect`).
 pub const DETAIL_SERVER: &str = "server";
 
-pub struct ServerRuntime {
+/// A caller of a server's API with one token (the CLI's `admin` and `queue`
+/// commands use it directly; [`ServerRuntime`] wraps it).
+#[derive(Clone)]
+pub struct ServerClient {
     base: String,
     token: String,
     http: reqwest::Client,
 }
 
-impl ServerRuntime {
+impl ServerClient {
     /// A client of the server at `url`, calling with `token`.
-    pub fn new(url: &str, token: String) -> ServerRuntime {
-        ServerRuntime { base: url.trim_end_matches('/').to_string(), token, http: reqwest::Client::new() }
+    pub fn new(url: &str, token: String) -> ServerClient {
+        ServerClient { base: url.trim_end_matches('/').to_string(), token, http: reqwest::Client::new() }
     }
 
     fn unavailable(&self, e: impl std::fmt::Display) -> RuntimeError {
         RuntimeError::Unavailable(format!("Ferry server {}: {e}", self.base))
     }
 
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, RuntimeError> {
         req.bearer_auth(&self.token).send().await.map_err(|e| self.unavailable(e))
     }
 
-    /// The answer's JSON, or the server's error message as a RuntimeError.
+    /// The answer's JSON, or the server's error message as a RuntimeError
+    /// (`what` names the object for a not-found).
     async fn json<T: serde::de::DeserializeOwned>(
         &self,
         resp: reqwest::Response,
-        job: &str,
+        what: &str,
     ) -> Result<T, RuntimeError> {
         let status = resp.status();
+        if status == StatusCode::NO_CONTENT {
+            return serde_json::from_value(Value::Null).map_err(|e| self.unavailable(e));
+        }
         if status.is_success() {
             return resp.json().await.map_err(|e| self.unavailable(format!("unreadable answer: {e}")));
         }
         let body: Value = resp.json().await.unwrap_or_default();
         let message = body["error"]["message"].as_str().unwrap_or("no message").to_string();
         Err(match status {
-            StatusCode::NOT_FOUND => RuntimeError::NotFound { runtime: RuntimeKind::Server, native_id: job.into() },
+            StatusCode::NOT_FOUND => RuntimeError::NotFound { runtime: RuntimeKind::Server, native_id: what.into() },
             StatusCode::UNPROCESSABLE_ENTITY | StatusCode::BAD_REQUEST => RuntimeError::InvalidWorkload(message),
             StatusCode::CONFLICT => RuntimeError::NotPossible { operation: "this", why: message },
             _ => self.unavailable(format!("{status}: {message}")),
         })
     }
 
+    /// `method path` with an optional JSON body; the answer as `T`.
+    pub async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<T, RuntimeError> {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = self.send(req).await?;
+        self.json(resp, path).await
+    }
+}
+
+/// A Ferry server as a runtime: workloads become jobs in its queue.
+pub struct ServerRuntime {
+    client: ServerClient,
+}
+
+impl ServerRuntime {
+    pub fn new(client: ServerClient) -> ServerRuntime {
+        ServerRuntime { client }
+    }
+
     async fn job(&self, id: &str) -> Result<JobRecord, RuntimeError> {
-        let resp = self.send(self.http.get(format!("{}/v1/jobs/{id}", self.base))).await?;
-        self.json(resp, id).await
+        self.client.call(reqwest::Method::GET, &format!("/v1/jobs/{id}"), None).await
     }
 }
 
@@ -99,13 +137,13 @@ impl Runtime for ServerRuntime {
 
     async fn start(&self, launch: &Launch) -> Result<Handle, RuntimeError> {
         let yaml = ferry_spec::to_yaml(&launch.workload);
-        let req = self.http.post(format!("{}/v1/jobs", self.base)).json(&serde_json::json!({ "workload": yaml }));
-        let job: JobRecord = self.json(self.send(req).await?, &launch.name).await?;
+        let body = serde_json::json!({ "workload": yaml });
+        let job: JobRecord = self.client.call(reqwest::Method::POST, "/v1/jobs", Some(&body)).await?;
         Ok(Handle {
             runtime: RuntimeKind::Server,
             workload: launch.id.clone(),
             native_id: job.id,
-            details: [(DETAIL_SERVER.to_string(), self.base.clone())].into(),
+            details: [(DETAIL_SERVER.to_string(), self.client.base.clone())].into(),
         })
     }
 
@@ -114,8 +152,7 @@ impl Runtime for ServerRuntime {
     }
 
     async fn list(&self) -> Result<Vec<(Handle, Status)>, RuntimeError> {
-        let resp = self.send(self.http.get(format!("{}/v1/jobs", self.base))).await?;
-        let jobs: Vec<JobRecord> = self.json(resp, "").await?;
+        let jobs: Vec<JobRecord> = self.client.call(reqwest::Method::GET, "/v1/jobs", None).await?;
         Ok(jobs
             .into_iter()
             .map(|job| {
@@ -145,13 +182,14 @@ impl Runtime for ServerRuntime {
             }
             tokio::time::sleep(START_POLL).await;
         }
-        let url = format!("{}/v1/jobs/{}/logs?follow={}", self.base, h.native_id, opts.follow);
-        let resp = self.send(self.http.get(url)).await?;
+        let url = self.client.url(&format!("/v1/jobs/{}/logs?follow={}", h.native_id, opts.follow));
+        let resp = self.client.send(self.client.http.get(url)).await?;
         if resp.status() == StatusCode::CONFLICT {
             return Ok(futures::stream::empty().boxed()); // ended without starting
         }
         if !resp.status().is_success() {
-            return Err(self.json::<Value>(resp, &h.native_id).await.err().unwrap_or_else(|| self.unavailable("logs")));
+            let failed = self.client.json::<Value>(resp, &h.native_id).await.err();
+            return Err(failed.unwrap_or_else(|| self.client.unavailable("logs")));
         }
         let lines = ndjson_lines(resp.bytes_stream());
         let lines = lines.map(|entry| {
@@ -177,12 +215,17 @@ impl Runtime for ServerRuntime {
         Err(RuntimeError::Unsupported { runtime: RuntimeKind::Server, operation: "stats" })
     }
 
-    async fn stop(&self, h: &Handle, _grace: Duration) -> Result<(), RuntimeError> {
-        let resp = self.send(self.http.post(format!("{}/v1/jobs/{}/cancel", self.base, h.native_id))).await?;
-        match self.json::<Value>(resp, &h.native_id).await {
-            Err(RuntimeError::NotPossible { .. }) => Ok(()), // already ended
-            other => other.map(drop),
+    /// Cancel the job, then wait (the grace period and a margin) until the
+    /// server has seen it end, as a local stop returns once it stopped.
+    async fn stop(&self, h: &Handle, grace: Duration) -> Result<(), RuntimeError> {
+        let id = &h.native_id;
+        match self.client.call::<Value>(reqwest::Method::POST, &format!("/v1/jobs/{id}/cancel"), None).await {
+            Err(RuntimeError::NotPossible { .. }) => return Ok(()), // already ended
+            other => drop(other?),
         }
+        let timeout = grace.as_secs() + STOP_MARGIN.as_secs();
+        self.client.call::<Value>(reqwest::Method::GET, &format!("/v1/jobs/{id}/wait?timeout={timeout}"), None).await?;
+        Ok(())
     }
 
     /// The server keeps its jobs' records; removing one here forgets it locally.
@@ -207,8 +250,7 @@ impl Runtime for ServerRuntime {
     }
 
     async fn gpu_enabled(&self) -> Result<bool, RuntimeError> {
-        let resp = self.send(self.http.get(format!("{}/v1/pools", self.base))).await?;
-        let pools: Vec<Value> = self.json(resp, "").await?;
+        let pools: Vec<Value> = self.client.call(reqwest::Method::GET, "/v1/pools", None).await?;
         Ok(pools.iter().any(|p| p["gpus"].as_u64().is_some_and(|g| g > 0)))
     }
 }

@@ -1,5 +1,6 @@
 //! One module per group of subcommands. Each returns the process exit code.
 
+mod admin;
 mod context;
 mod docker;
 mod kube;
@@ -21,6 +22,8 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Run(args) => run::run(ctx, args).await,
         Command::Server(args) => server::server(args).await,
+        Command::Admin(cmd) => admin::admin(ctx, cmd).await,
+        Command::Queue(args) => admin::queue(ctx, args).await,
         Command::Ps(args) => workloads::ps(ctx, args).await,
         Command::Logs(args) => workloads::logs(ctx, args).await,
         Command::Inspect(args) => workloads::inspect(ctx, args).await,
