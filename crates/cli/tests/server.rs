@@ -366,3 +366,54 @@ async fn ferry_admin_and_queue_manage_a_server() {
     let (code, _, err) = mo(&["queue"]);
     assert!(code != 0 && err.contains("unknown or revoked token"), "{code} {err}");
 }
+
+/// The crash window between claiming a job and recording its start: a job
+/// left `starting` whose workload reached the runtime is adopted, not run
+/// again; one whose workload never did is queued again and runs once.
+#[tokio::test]
+async fn a_job_left_starting_is_resolved_by_what_its_runtime_knows() {
+    use ferry_server::db::{Db, NewJob};
+    let dir = tempfile::tempdir().unwrap();
+    for (n, db) in ferry_server::testing::databases("a_job_left_starting", dir.path()).await.into_iter().enumerate() {
+        let home = runtime_home(dir.path(), &format!("home{n}"));
+        let mut server = ServerProcess::start(&home, &db, POOLS, "binpack").await;
+        assert!(server.signal("-TERM").success());
+
+        // As a server that died mid-start leaves them: both claimed for "small".
+        let ran = home.join("ran");
+        let yaml = |name: &str| format!("name: {name}\nrun: |\n  echo {name} >> '{}'\n", ran.display());
+        let store = Db::open(&db).await.unwrap();
+        let mut claimed = Vec::new();
+        for name in ["reached", "lost"] {
+            let workload = ferry_spec::parse_str(&yaml(name), Path::new("job.yaml")).unwrap();
+            let needs = ferry_server::sched::Resources { millicpus: 1000, memory: 0, gpus: 0 };
+            let new = NewJob {
+                tenant: "ops".into(),
+                submitted_by: "admin".into(),
+                workload,
+                placement: Default::default(),
+                priority: 0,
+                needs,
+            };
+            let job = store.insert_job(new).await.unwrap();
+            assert!(store.claim(&job.id, "small").await.unwrap());
+            claimed.push(job);
+        }
+        // The first reached its runtime under the job's workload name.
+        let file = home.join("reached.yaml");
+        std::fs::write(&file, yaml("reached")).unwrap();
+        let name = claimed[0].workload_name();
+        let (code, _, err) =
+            ferry_client(&home, "default", &["run", "-d", "--name", &name, &file.display().to_string()]);
+        assert_eq!(code, 0, "{err}");
+
+        let server = ServerProcess::start(&home, &db, POOLS, "binpack").await;
+        for job in &claimed {
+            let ended = server.wait(&job.id).await;
+            assert_eq!(ended["state"], "succeeded", "{ended}");
+        }
+        let mut runs: Vec<String> = std::fs::read_to_string(&ran).unwrap().lines().map(String::from).collect();
+        runs.sort();
+        assert_eq!(runs, ["lost", "reached"], "each ran exactly once");
+    }
+}
