@@ -15,6 +15,9 @@ use crate::dispatch::{DispatchError, Observed, PoolAbilities};
 use crate::sched::{self, Holding, Pool, QueuedJob, Snapshot, Strategy, TenantLimits};
 use crate::state::{AppState, PoolStatus};
 
+/// The least time between two rounds: a burst of submissions (each wakes the
+/// loop) makes one round, not one each (HyperQueue's scheduler loop does the same).
+const MIN_ROUND_GAP: Duration = Duration::from_millis(50);
 /// How often pools are health-checked.
 const HEALTH_EVERY: Duration = Duration::from_secs(15);
 /// Grace given to a cancelled job between SIGTERM (or equivalent) and kill.
@@ -56,6 +59,10 @@ impl Driver {
         loop {
             if let Err(e) = self.round().await {
                 tracing::error!("scheduling round failed: {e}");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(MIN_ROUND_GAP) => {}
+                _ = shutdown.changed() => break,
             }
             tokio::select! {
                 _ = self.st.wake.notified() => {}
