@@ -38,17 +38,7 @@ pub fn runtime_for(ctx: &Context) -> Result<Arc<dyn Runtime>, RuntimeError> {
         RuntimeKind::Kubernetes => {
             Ok(Arc::new(ferry_kube::KubeRuntime::new(ferry_kube::KubeSettings::from_context(&ctx.settings))))
         }
-        RuntimeKind::Server => {
-            let url = ctx.settings.server.as_deref().ok_or_else(|| {
-                RuntimeError::Unavailable(format!("context {:?} names no server URL (--server)", ctx.name))
-            })?;
-            let token =
-                ctx.settings.password().map_err(|e| RuntimeError::Unavailable(e.to_string()))?.ok_or_else(|| {
-                    RuntimeError::Unavailable(format!("context {:?} names no token (--token-file)", ctx.name))
-                })?;
-            let client = ferry_server::remote::ServerClient::new(url, token);
-            Ok(Arc::new(ferry_server::remote::ServerRuntime::new(client)))
-        }
+        RuntimeKind::Server => Ok(Arc::new(ferry_server::remote::ServerRuntime::new(server_client_of(ctx)?))),
         RuntimeKind::Slurm => Ok(Arc::new(
             ferry_slurm::SlurmRuntime::new(&ctx.name, &ctx.settings, &paths::data_dir().join("slurm"))
                 .map_err(RuntimeError::from)?,
