@@ -168,7 +168,9 @@ async fn each_strategy_places_on_its_pool_and_the_job_runs() {
                 "{strategy}: {job}"
             );
             let logs = server.get_text(&format!("/v1/jobs/{id}/logs")).await;
-            assert_eq!(logs, "{\"stream\":\"stdout\",\"text\":\"on-pool\"}\n");
+            let line: Value = serde_json::from_str(&logs).unwrap();
+            assert_eq!((line["stream"].as_str(), line["text"].as_str()), (Some("stdout"), Some("on-pool")), "{logs}");
+            assert_eq!(logs.lines().count(), 1, "{logs}");
             let metrics = server.get_text("/metrics").await;
             assert!(metrics.contains(&format!("ferry_jobs{{state=\"succeeded\",pool=\"{pool}\"}} 1")));
             // SIGTERM: a clean stop, exit code 0.

@@ -196,7 +196,7 @@ impl Runtime for ServerRuntime {
             let entry = entry?;
             Ok(LogLine {
                 source: if entry.stream == "stderr" { LogSource::Stderr } else { LogSource::Stdout },
-                time: None,
+                time: entry.time,
                 text: entry.text.into_bytes(),
                 complete: true,
             })

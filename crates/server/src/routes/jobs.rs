@@ -70,6 +70,10 @@ pub struct LogEntry {
     /// stdout or stderr.
     pub stream: String,
     pub text: String,
+    /// When the runtime recorded the line, if it did (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A queued job and why it waits.
@@ -218,6 +222,7 @@ pub async fn logs(
                 ferry_core::LogSource::Stderr => "stderr".into(),
             },
             text: String::from_utf8_lossy(&line.text).into_owned(),
+            time: line.time,
         };
         let mut out = serde_json::to_vec(&entry).map_err(std::io::Error::other)?;
         out.push(b'\n');
