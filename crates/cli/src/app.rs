@@ -38,11 +38,24 @@ pub fn runtime_for(ctx: &Context) -> Result<Arc<dyn Runtime>, RuntimeError> {
         RuntimeKind::Kubernetes => {
             Ok(Arc::new(ferry_kube::KubeRuntime::new(ferry_kube::KubeSettings::from_context(&ctx.settings))))
         }
+        RuntimeKind::Server => Ok(Arc::new(ferry_server::remote::ServerRuntime::new(server_client_of(ctx)?))),
         RuntimeKind::Slurm => Ok(Arc::new(
             ferry_slurm::SlurmRuntime::new(&ctx.name, &ctx.settings, &paths::data_dir().join("slurm"))
                 .map_err(RuntimeError::from)?,
         )),
     }
+}
+
+/// The API client of a `server` context: its URL and its token.
+pub fn server_client_of(ctx: &Context) -> Result<ferry_server::remote::ServerClient, RuntimeError> {
+    let url = ctx.settings.server.as_deref().ok_or_else(|| {
+        RuntimeError::Unavailable(format!("context {:?} is not a Ferry server context (no --server URL)", ctx.name))
+    })?;
+    let token =
+        ctx.settings.password().map_err(|e| RuntimeError::Unavailable(e.to_string()))?.ok_or_else(|| {
+            RuntimeError::Unavailable(format!("context {:?} names no token (--token-file)", ctx.name))
+        })?;
+    Ok(ferry_server::remote::ServerClient::new(url, token))
 }
 
 /// How to start a monitor: the small `ferry-monitor` binary next to this

@@ -101,6 +101,13 @@ pub enum Command {
     /// Forward local ports to a Kubernetes workload's pod: [LOCAL:]REMOTE (a number or a `ports:` name).
     #[command(name = "port-forward")]
     PortForward(PortForwardArgs),
+    /// Serve the shared queue: HTTP API, tenants, scheduler (see /docs on the server).
+    Server(ServerArgs),
+    /// Manage a Ferry server's tenants, users, tokens and quotas (admins; a server context).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// A Ferry server's queued jobs and why each one waits (a server context).
+    Queue(OutputArgs),
     /// Print shell completions.
     Completions {
         #[arg(value_enum)]
@@ -133,6 +140,107 @@ pub struct RunArgs {
     pub env: Vec<(String, String)>,
     #[command(flatten)]
     pub mlcube: MlcubeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServerArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8470")]
+    pub listen: std::net::SocketAddr,
+    /// The server's database: sqlite://PATH or postgres://USER:PASSWORD@HOST/DB
+    /// (default: SQLite under Ferry's data dir).
+    #[arg(long, env = "FERRY_SERVER_DATABASE", value_name = "URL")]
+    pub database: Option<String>,
+    /// TOML file of `[[pool]]` tables (name, context, cpus, memory, gpus, gpu_type, labels, cost_per_hour);
+    /// default: one pool on the `default` context sized to this machine.
+    #[arg(long, value_name = "FILE")]
+    pub pools: Option<PathBuf>,
+    /// How to choose among the pools a job fits on.
+    #[arg(long, default_value = "binpack", value_parser = clap::builder::ValueParser::new(|s: &str| s.parse::<ferry_server::sched::Strategy>()))]
+    pub strategy: ferry_server::sched::Strategy,
+    /// Where the first start writes the admin's token (default: under Ferry's data dir).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 1 << 20)]
+    pub max_body: usize,
+    /// Milliseconds between scheduling rounds when nothing wakes the scheduler.
+    #[arg(long, default_value_t = 500, hide = true)]
+    pub tick_ms: u64,
+}
+
+/// `--output` alone, for listing commands.
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Tenants (projects): create, ls.
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Users, each in one tenant with a role: create, ls.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// API tokens: create (printed once), ls, revoke.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Set a tenant's quota (an omitted limit becomes unlimited).
+    Quota(QuotaArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    Create {
+        name: String,
+        /// Fair-share weight.
+        #[arg(long, default_value_t = 1)]
+        weight: u64,
+    },
+    Ls(OutputArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    Create {
+        name: String,
+        #[arg(long)]
+        tenant: String,
+        /// admin, member or viewer.
+        #[arg(long)]
+        role: String,
+    },
+    Ls(OutputArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token for USER and print it (it is not shown again).
+    Create {
+        user: String,
+    },
+    Ls(OutputArgs),
+    /// Revoke the token with this id (`ferry admin token ls`).
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct QuotaArgs {
+    pub tenant: String,
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Bytes, or a quantity like 64Gi.
+    #[arg(long)]
+    pub memory: Option<ferry_spec::Quantity>,
+    #[arg(long)]
+    pub gpus: Option<u64>,
+    /// Jobs running at once.
+    #[arg(long)]
+    pub running: Option<u64>,
 }
 
 /// Run an MLCube task instead of a workload file (`ferry run --mlcube DIR --task NAME`).
@@ -248,9 +356,15 @@ pub enum ContextCommand {
 #[derive(Debug, Args)]
 pub struct ContextCreateArgs {
     pub name: String,
-    /// local, oci, docker, slurm or kubernetes.
-    #[arg(long)]
-    pub runtime: String,
+    /// local, oci, docker, slurm, kubernetes or server (implied by --server).
+    #[arg(long, required_unless_present = "server")]
+    pub runtime: Option<String>,
+    /// A Ferry server's URL: workloads are submitted to its queue.
+    #[arg(long, value_name = "URL")]
+    pub server: Option<String>,
+    /// File holding the server's API token (only the path is stored).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["password_file", "password_env"])]
+    pub token_file: Option<String>,
     /// Make it the current context.
     #[arg(long = "use")]
     pub use_it: bool,

@@ -18,7 +18,9 @@ pub const EXIT_FERRY_ERROR: u8 = 125;
 
 fn main() -> ExitCode {
     let cli = Cli::from_env();
-    init_tracing(cli.global.verbose);
+    // The server logs what it does by default; commands only warnings.
+    let server = matches!(cli.command, Command::Server(_));
+    init_tracing(cli.global.verbose + u8::from(server));
     // Monitors need no async runtime: skip building one.
     match &cli.command {
         Command::Monitor { dir } => return ferry_monitor::local_main(dir),
@@ -39,7 +41,10 @@ fn main() -> ExitCode {
     }
     // After the pre-fork, so only the CLI has one (a monitor's exit is off
     // every path that someone waits on).
-    teardown::defer_to_helper();
+    // Not for the server: a long-running process gains nothing from it.
+    if !matches!(cli.command, Command::Server(_)) {
+        teardown::defer_to_helper();
+    }
     // `run` mostly waits on its workload: one thread serves it, and starting
     // worker threads would cost every start a third of a millisecond.
     let mut builder = match cli.command {

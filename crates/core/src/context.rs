@@ -65,6 +65,10 @@ pub struct ContextSettings {
     /// OCI: the runtime binary (`runc`, `crun`, a path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oci_runtime: Option<String>,
+    /// Server: the Ferry server's URL (`http://host:8470`); its token is read
+    /// from `password_file` or `password_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
     /// Path of a file holding a secret (registry or cluster password, token).
     /// Only the path is stored; the secret itself never is.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -24,11 +24,19 @@ pub enum RuntimeKind {
     Docker,
     Slurm,
     Kubernetes,
+    /// A Ferry server: it queues the workload and places it on one of its pools.
+    Server,
 }
 
 impl RuntimeKind {
-    pub const ALL: [RuntimeKind; 5] =
-        [RuntimeKind::Local, RuntimeKind::Oci, RuntimeKind::Docker, RuntimeKind::Slurm, RuntimeKind::Kubernetes];
+    pub const ALL: [RuntimeKind; 6] = [
+        RuntimeKind::Local,
+        RuntimeKind::Oci,
+        RuntimeKind::Docker,
+        RuntimeKind::Slurm,
+        RuntimeKind::Kubernetes,
+        RuntimeKind::Server,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -37,6 +45,7 @@ impl RuntimeKind {
             RuntimeKind::Docker => "docker",
             RuntimeKind::Slurm => "slurm",
             RuntimeKind::Kubernetes => "kubernetes",
+            RuntimeKind::Server => "server",
         }
     }
 }
@@ -58,7 +67,7 @@ impl FromStr for RuntimeKind {
                 .filter(|(d, _)| *d <= 3)
                 .map(|(_, k)| format!("; did you mean {:?}?", k.as_str()))
                 .unwrap_or_default();
-            format!("unknown runtime {s:?} (expected one of local, oci, docker, slurm, kubernetes){closest}")
+            format!("unknown runtime {s:?} (expected one of local, oci, docker, slurm, kubernetes, server){closest}")
         })
     }
 }

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use ferry_core::context::{Context, ContextSettings};
+use ferry_core::RuntimeKind;
 
 use crate::app;
 use crate::cli::{ContextCommand, ContextCreateArgs, Format};
@@ -71,7 +72,12 @@ pub fn run(flag: Option<&str>, cmd: ContextCommand) -> Result<u8> {
 
 fn context_from(a: ContextCreateArgs) -> Result<Context> {
     Ok(Context {
-        runtime: a.runtime.parse().map_err(anyhow::Error::msg)?,
+        // A server context needs no --runtime: --server says it.
+        runtime: match (&a.runtime, &a.server) {
+            (Some(runtime), _) => runtime.parse().map_err(anyhow::Error::msg)?,
+            (None, Some(_)) => RuntimeKind::Server,
+            (None, None) => anyhow::bail!("--runtime is required (or --server URL for a Ferry server)"),
+        },
         name: a.name,
         settings: ContextSettings {
             docker_host: a.docker_host,
@@ -83,7 +89,8 @@ fn context_from(a: ContextCreateArgs) -> Result<Context> {
             account: a.account,
             workdir_root: a.workdir_root,
             oci_runtime: a.oci_runtime,
-            password_file: a.password_file,
+            server: a.server,
+            password_file: a.token_file.or(a.password_file),
             password_env: a.password_env,
         },
     })

@@ -1,5 +1,6 @@
 //! One module per group of subcommands. Each returns the process exit code.
 
+mod admin;
 mod context;
 mod docker;
 mod kube;
@@ -7,6 +8,7 @@ mod mlcube;
 pub mod oci;
 mod render;
 mod run;
+mod server;
 mod spec;
 mod workloads;
 
@@ -19,6 +21,9 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
     let ctx = cli.global.context.as_deref();
     match cli.command {
         Command::Run(args) => run::run(ctx, args).await,
+        Command::Server(args) => server::server(args).await,
+        Command::Admin(cmd) => admin::admin(ctx, cmd).await,
+        Command::Queue(args) => admin::queue(ctx, args).await,
         Command::Ps(args) => workloads::ps(ctx, args).await,
         Command::Logs(args) => workloads::logs(ctx, args).await,
         Command::Inspect(args) => workloads::inspect(ctx, args).await,
