@@ -6,13 +6,14 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use chrono::Utc;
 use ferry_spec::Workload;
 
 use crate::context::{Context, ContextStore};
-use crate::store::{NewWorkload, Reservation, Store, StoreError, WorkloadRecord};
-use crate::{Handle, Launch, Runtime, RuntimeError, Status, WorkloadId};
+use crate::store::{NewWorkload, Reservation, StatusEvent, Store, StoreError, WorkloadRecord};
+use crate::{ErrorKind, Handle, Launch, LogOptions, LogStream, Operation, Runtime, RuntimeError, Status, WorkloadId};
 
 /// Errors from the engine: the store's or the runtime's, with context.
 #[derive(Debug, thiserror::Error)]
@@ -23,11 +24,48 @@ pub enum EngineError {
     Runtime(#[from] RuntimeError),
     #[error("workload {name} ({id}) never started: {status}")]
     NeverStarted { name: String, id: String, status: Status },
+    #[error("workload {name} is {status}; stop it first, or remove it with force (ferry rm --force)")]
+    Live { name: String, status: Status },
+    #[error("workload {id}: its output ended but the runtime still reports it running")]
+    EndNotRecorded { id: String },
     #[error("cannot open the state store {}: {source}", path.display())]
     StoreOpen { path: PathBuf, source: StoreError },
+    #[error("the engine is shutting down")]
+    ShuttingDown,
+}
+
+impl EngineError {
+    /// What kind of failure this is, for a protocol's status code.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            EngineError::Store(e) => e.kind(),
+            EngineError::Runtime(e) => e.kind(),
+            EngineError::NeverStarted { .. } | EngineError::Live { .. } => ErrorKind::Conflict,
+            EngineError::EndNotRecorded { .. } => ErrorKind::Internal,
+            EngineError::StoreOpen { source, .. } => match source.kind() {
+                ErrorKind::Internal => ErrorKind::Internal,
+                _ => ErrorKind::Unavailable,
+            },
+            EngineError::ShuttingDown => ErrorKind::Unavailable,
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, EngineError>;
+
+/// Where the engine runs calls that may sleep their thread: store calls
+/// (SQLite's busy handler waits up to [`crate::store::BUSY_TIMEOUT`] for
+/// other processes) and waiting for the store to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlockingCalls {
+    /// On tokio's blocking pool, so that an async worker serving other
+    /// tasks (a server's) never stalls. The default.
+    #[default]
+    Offload,
+    /// On the calling thread: for a front end with one task in flight (the
+    /// CLI), where a hand-off to another thread would only add latency.
+    Inline,
+}
 
 /// Keys a runtime may put in [`Handle::details`] from `list()` so that a
 /// workload can be re-adopted after the store was lost.
@@ -62,6 +100,10 @@ impl StoreSource {
     }
 }
 
+/// One front-end-neutral implementation of the workload lifecycle: launch,
+/// status, stop, remove, pause, resume, logs, wait. The CLI, a server and a
+/// CRI server call the same methods, whose futures are all `Send` (see
+/// `engine_futures_are_send` below).
 pub struct Engine {
     store: OnceLock<Store>,
     /// The thread opening the store, until [`Engine::store`] takes its result.
@@ -72,6 +114,7 @@ pub struct Engine {
     contexts: ContextStore,
     factory: RuntimeFactory,
     runtimes: Mutex<HashMap<String, Arc<dyn Runtime>>>,
+    blocking: BlockingCalls,
 }
 
 impl Engine {
@@ -81,7 +124,14 @@ impl Engine {
             StoreSource::Opening { path, thread } => (path, OnceLock::new(), Some(thread)),
         };
         let runtimes = Mutex::new(HashMap::new());
-        Engine { store, opening: Mutex::new(opening), store_path, context, contexts, factory, runtimes }
+        let blocking = BlockingCalls::default();
+        Engine { store, opening: Mutex::new(opening), store_path, context, contexts, factory, runtimes, blocking }
+    }
+
+    /// Choose where calls that may block run (see [`BlockingCalls`]).
+    pub fn with_blocking_calls(mut self, blocking: BlockingCalls) -> Self {
+        self.blocking = blocking;
+        self
     }
 
     /// The state store, once open (waits for the thread opening it).
@@ -129,6 +179,31 @@ impl Engine {
         self.runtime_of(&ctx)
     }
 
+    /// Run `call` on the store where [`BlockingCalls`] says.
+    async fn on_store<T, F>(&self, call: F) -> Result<T>
+    where
+        F: FnOnce(&Store) -> std::result::Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.blocking {
+            BlockingCalls::Inline => Ok(call(self.store()?)?),
+            BlockingCalls::Offload => {
+                // A store still opening (the CLI's `run` only) is waited for here.
+                let store = self.store()?.clone();
+                Ok(self.offload(move || call(&store)).await??)
+            }
+        }
+    }
+
+    /// Run `call` on tokio's blocking pool; a panic there is this task's.
+    async fn offload<T: Send + 'static>(&self, call: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        match tokio::task::spawn_blocking(call).await {
+            Ok(out) => Ok(out),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(EngineError::ShuttingDown),
+        }
+    }
+
     /// Start a new workload and record it. The runtime prepares it while the
     /// store may still be opening; nothing starts before its name is held
     /// (see [`Store::reserve`]). A failure to prepare or start is recorded
@@ -171,40 +246,55 @@ impl Engine {
                 return Err(e);
             }
         };
-        // Recorded now, or (a brief start) while it starts.
+        // Recorded now, or (a brief start) while it starts: the reservation,
+        // an owned value, holds the name across the start.
         let reservation = if runtime.start_is_brief() {
             Some(reservation)
         } else {
-            reservation.commit(None, &Status::Pending)?;
+            self.commit(reservation, None, Status::Pending).await?;
             None
         };
         let started = match prepared {
             Ok(()) => runtime.start(&launch).await,
             Err(e) => Err(e),
         };
-        let store = self.store()?;
         match (started, reservation) {
-            (Ok(handle), Some(reservation)) => match reservation.commit(Some(&handle), &Status::Pending) {
-                Ok(written) => return Ok(written),
-                Err(e) => {
-                    // Unrecorded, it would run unseen until a `ps` adopts it.
-                    if let Err(d) = runtime.destroy(&handle).await {
-                        tracing::warn!("cannot remove workload {id}, which could not be recorded: {d}");
+            (Ok(handle), Some(reservation)) => {
+                match self.commit(reservation, Some(handle.clone()), Status::Pending).await {
+                    Ok(written) => return Ok(written),
+                    Err(e) => {
+                        // Unrecorded, it would run unseen until a `ps` adopts it.
+                        if let Err(d) = runtime.destroy(&handle).await {
+                            tracing::warn!("cannot remove workload {id}, which could not be recorded: {d}");
+                        }
+                        return Err(e);
                     }
-                    return Err(e.into());
                 }
-            },
-            (Ok(handle), None) => store.set_handle(&id, &handle)?,
+            }
+            (Ok(handle), None) => {
+                let id = id.clone();
+                self.on_store(move |s| s.set_handle(&id, &handle)).await?
+            }
             (Err(e), reservation) => {
                 let failed = Status::Failed { exit_code: None, reason: format!("failed to start: {e}") };
                 match reservation {
-                    Some(reservation) => drop(reservation.commit(None, &failed)?),
-                    None => drop(store.record_status(&id, &failed, Utc::now())?),
+                    Some(reservation) => drop(self.commit(reservation, None, failed).await?),
+                    None => self.record(&id, failed).await?,
                 }
                 return Err(e.into());
             }
         }
-        self.refresh(store.get(&id)?).await
+        let rec = self.get(&id).await?;
+        self.refresh(rec).await
+    }
+
+    /// Commit a reservation where [`BlockingCalls`] says (it holds the write
+    /// lock, so the commit itself never waits for other processes).
+    async fn commit(&self, reservation: Reservation, handle: Option<Handle>, status: Status) -> Result<WorkloadRecord> {
+        match self.blocking {
+            BlockingCalls::Inline => Ok(reservation.commit(handle.as_ref(), &status)?),
+            BlockingCalls::Offload => Ok(self.offload(move || reservation.commit(handle.as_ref(), &status)).await??),
+        }
     }
 
     /// Hold a new workload's name. Its holder may be live only in the store:
@@ -212,17 +302,31 @@ impl Engine {
     /// the end to the runtime's own state first and to the store a moment
     /// later, and a monitor may have died), so the holder is refreshed from
     /// its runtime before the name is refused.
-    async fn reserve<'a>(&'a self, record: &'a NewWorkload) -> Result<Reservation<'a>> {
-        let store = self.store()?;
-        match store.reserve(record) {
-            Err(StoreError::NameInUse { id, .. }) => {
-                if let Some(holder) = id.parse::<WorkloadId>().ok().and_then(|id| store.get(&id).ok()) {
-                    self.refresh(holder).await?;
+    async fn reserve(&self, record: &NewWorkload) -> Result<Reservation> {
+        let attempt = record.clone();
+        match self.on_store(move |s| s.reserve(&attempt)).await {
+            Err(EngineError::Store(StoreError::NameInUse { id, .. })) => {
+                if let Ok(id) = id.parse::<WorkloadId>() {
+                    if let Ok(holder) = self.get(&id).await {
+                        self.refresh(holder).await?;
+                    }
                 }
-                Ok(store.reserve(record)?)
+                let attempt = record.clone();
+                self.on_store(move |s| s.reserve(&attempt)).await
             }
-            other => Ok(other?),
+            other => other,
         }
+    }
+
+    async fn get(&self, id: &WorkloadId) -> Result<WorkloadRecord> {
+        let id = id.clone();
+        self.on_store(move |s| s.get(&id)).await
+    }
+
+    /// Record `status` for `id` as of now.
+    async fn record(&self, id: &WorkloadId, status: Status) -> Result<()> {
+        let id = id.clone();
+        self.on_store(move |s| s.record_status(&id, &status, Utc::now()).map(drop)).await
     }
 
     /// Bring a record up to date with its runtime (no-op once it ended).
@@ -248,13 +352,14 @@ impl Engine {
         };
         // Re-read even when nothing changed here: the runtime's own monitor
         // may have recorded a newer status meanwhile.
-        self.store()?.record_status(&rec.id, &status, Utc::now())?;
-        Ok(self.store()?.get(&rec.id)?)
+        self.record(&rec.id, status).await?;
+        self.get(&rec.id).await
     }
 
     /// Find by id, id prefix or name, refreshed.
     pub async fn find(&self, query: &str) -> Result<WorkloadRecord> {
-        let rec = self.store()?.find(query)?;
+        let query = query.to_owned();
+        let rec = self.on_store(move |s| s.find(&query)).await?;
         self.refresh(rec).await
     }
 
@@ -272,6 +377,12 @@ impl Engine {
         Ok((rec, handle, runtime))
     }
 
+    /// A workload's statuses, oldest first.
+    pub async fn history(&self, id: &WorkloadId) -> Result<Vec<StatusEvent>> {
+        let id = id.clone();
+        self.on_store(move |s| s.history(&id)).await
+    }
+
     /// All workloads, refreshed; first adopts any the runtime knows but the
     /// store does not (the store was lost or another machine started them).
     pub async fn list(&self, include_finished: bool) -> Result<Vec<WorkloadRecord>> {
@@ -279,7 +390,7 @@ impl Engine {
         let mut out = Vec::new();
         // A finished workload never becomes live again: only live records need
         // asking their runtime.
-        for rec in self.store()?.list(include_finished)? {
+        for rec in self.on_store(move |s| s.list(include_finished)).await? {
             let rec = self.refresh(rec).await?;
             if include_finished || rec.status.is_live() {
                 out.push(rec);
@@ -291,7 +402,7 @@ impl Engine {
     /// Re-discover workloads from the runtime. Returns how many were adopted.
     pub async fn adopt_unknown(&self) -> Result<usize> {
         let mut adopted = 0;
-        let known = self.store()?.ids()?;
+        let known = self.on_store(|s| s.ids()).await?;
         for (mut handle, status) in self.runtime()?.list_unknown(&known).await? {
             let Some(spec) = handle.details.remove(DETAIL_SPEC).and_then(|s| serde_json::from_str::<Workload>(&s).ok())
             else {
@@ -299,20 +410,137 @@ impl Engine {
                 continue;
             };
             let name = handle.details.remove(DETAIL_NAME).unwrap_or_else(|| spec.name.clone());
-            self.store()?.adopt(
-                &NewWorkload {
-                    id: handle.workload.clone(),
-                    name,
-                    context: self.context.name.clone(),
-                    runtime: handle.runtime,
-                    spec,
-                    spec_path: None,
-                },
-                &handle,
-                &status,
-            )?;
+            let found = NewWorkload {
+                id: handle.workload.clone(),
+                name,
+                context: self.context.name.clone(),
+                runtime: handle.runtime,
+                spec,
+                spec_path: None,
+            };
+            self.on_store(move |s| s.adopt(&found, &handle, &status)).await?;
             adopted += 1;
         }
         Ok(adopted)
     }
+
+    /// Ask a workload to stop (SIGTERM or its runtime's equivalent, then
+    /// kill after `grace`). A workload that already ended is left as it is.
+    /// Returns the record refreshed after the request.
+    pub async fn stop(&self, query: &str, grace: Duration) -> Result<WorkloadRecord> {
+        let rec = self.find(query).await?;
+        if !rec.status.can_stop() {
+            return Ok(rec);
+        }
+        let (rec, handle, runtime) = self.started(rec)?;
+        runtime.stop(&handle, grace).await?;
+        self.refresh(rec).await
+    }
+
+    /// Remove a workload: its runtime's object and its record. A live one is
+    /// refused unless `force`, which stops it (no grace) first. A runtime
+    /// object already gone is no obstacle. Returns the record as it was.
+    pub async fn remove(&self, query: &str, force: bool) -> Result<WorkloadRecord> {
+        let rec = self.find(query).await?;
+        if !rec.status.can_remove(force) {
+            return Err(EngineError::Live { name: rec.name, status: rec.status });
+        }
+        if let Some(handle) = &rec.handle {
+            let runtime = self.runtime_for(&rec)?;
+            if rec.status.can_stop() {
+                runtime.stop(handle, Duration::ZERO).await?;
+            }
+            match runtime.destroy(handle).await {
+                Ok(()) | Err(RuntimeError::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let id = rec.id.clone();
+        self.on_store(move |s| s.remove(&id)).await?;
+        Ok(rec)
+    }
+
+    /// Freeze a running workload. Returns the record refreshed after.
+    pub async fn pause(&self, query: &str) -> Result<WorkloadRecord> {
+        self.freeze_or_thaw(query, Operation::Pause).await
+    }
+
+    /// Thaw a paused workload. Returns the record refreshed after.
+    pub async fn resume(&self, query: &str) -> Result<WorkloadRecord> {
+        self.freeze_or_thaw(query, Operation::Resume).await
+    }
+
+    async fn freeze_or_thaw(&self, query: &str, op: Operation) -> Result<WorkloadRecord> {
+        let (rec, handle, runtime) = self.find_started(query).await?;
+        runtime.capabilities().require(runtime.kind(), op)?;
+        let allowed = match op {
+            Operation::Pause => rec.status.can_pause(),
+            _ => rec.status.can_resume(),
+        };
+        if !allowed {
+            let why = format!("workload {} is {}", rec.name, rec.status);
+            return Err(RuntimeError::NotPossible { operation: op.as_str(), why }.into());
+        }
+        match op {
+            Operation::Pause => runtime.pause(&handle).await?,
+            _ => runtime.resume(&handle).await?,
+        }
+        self.refresh(rec).await
+    }
+
+    /// A started workload's output.
+    pub async fn logs(&self, query: &str, opts: LogOptions) -> Result<LogStream> {
+        let (_, handle, runtime) = self.find_started(query).await?;
+        Ok(runtime.logs(&handle, opts).await?)
+    }
+
+    /// Wait until a workload ends; returns its final record. Follows its
+    /// output without keeping it: every runtime ends that stream when the
+    /// workload ends.
+    pub async fn wait(&self, query: &str) -> Result<WorkloadRecord> {
+        let (rec, handle, runtime) = self.find_started(query).await?;
+        if rec.status.is_terminal() {
+            return Ok(rec);
+        }
+        let mut output = runtime.logs(&handle, LogOptions { follow: true, tail: Some(0) }).await?;
+        while let Some(line) = futures::StreamExt::next(&mut output).await {
+            line?;
+        }
+        self.ended(&rec.id).await
+    }
+
+    /// The record of a workload whose output just ended: the runtime
+    /// records the end at that moment, or very soon after.
+    pub async fn ended(&self, id: &WorkloadId) -> Result<WorkloadRecord> {
+        const POLLS: u32 = 500;
+        const EVERY: Duration = Duration::from_millis(10);
+        for _ in 0..POLLS {
+            let rec = self.refresh(self.get(id).await?).await?;
+            if rec.status.is_terminal() {
+                return Ok(rec);
+            }
+            tokio::time::sleep(EVERY).await;
+        }
+        Err(EngineError::EndNotRecorded { id: id.to_string() })
+    }
+}
+
+/// Compile-time proof that the futures a server spawns are `Send` (never called).
+#[allow(dead_code)]
+fn engine_futures_are_send(engine: &Engine, workload: Workload, id: &WorkloadId, rec: WorkloadRecord) {
+    fn send<T: Send>(_: T) {}
+    send(engine.launch(workload, None, None));
+    send(engine.find("q"));
+    send(engine.refresh(rec));
+    send(engine.list(true));
+    send(engine.adopt_unknown());
+    send(engine.history(id));
+    send(engine.stop("q", Duration::ZERO));
+    send(engine.remove("q", true));
+    send(engine.pause("q"));
+    send(engine.resume("q"));
+    send(engine.logs("q", LogOptions::default()));
+    send(engine.wait("q"));
+    send(engine.ended(id));
+    send(engine.find_started("q"));
 }

@@ -13,7 +13,7 @@ use ferry_spec::Workload;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
-use crate::{Status, WorkloadId};
+use crate::{ErrorKind, Status, WorkloadId};
 
 /// Which backend runs a workload. Shown as the VENDOR column of `ferry ps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -235,11 +235,35 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Backend(String),
+    /// A backend's own failure, with its kind as the backend judged it.
+    #[error("{message}")]
+    Backend { kind: ErrorKind, message: String },
 }
 
 impl RuntimeError {
+    /// A backend failure of `kind`.
+    pub fn backend(kind: ErrorKind, message: impl Into<String>) -> RuntimeError {
+        RuntimeError::Backend { kind, message: message.into() }
+    }
+
+    /// A backend failure Ferry cannot classify further.
+    pub fn internal(message: impl Into<String>) -> RuntimeError {
+        RuntimeError::backend(ErrorKind::Internal, message)
+    }
+
+    /// What kind of failure this is, for a protocol's status code.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RuntimeError::Unsupported { .. } => ErrorKind::Unsupported,
+            RuntimeError::NotPossible { .. } => ErrorKind::Conflict,
+            RuntimeError::Unavailable(_) => ErrorKind::Unavailable,
+            RuntimeError::NotFound { .. } => ErrorKind::NotFound,
+            RuntimeError::InvalidWorkload(_) => ErrorKind::Invalid,
+            RuntimeError::Io { source, .. } => ErrorKind::of_io(source),
+            RuntimeError::Backend { kind, .. } => *kind,
+        }
+    }
+
     /// Wrap an I/O error with what was being done.
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
         let context = context.into();

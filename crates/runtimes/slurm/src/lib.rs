@@ -51,8 +51,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ferry_core::context::ContextSettings;
 use ferry_core::{
-    engine, Capabilities, Handle, Launch, LogOptions, LogStream, Result, Runtime, RuntimeError, RuntimeKind, Stats,
-    Status, WorkloadId,
+    engine, Capabilities, ErrorKind, Handle, Launch, LogOptions, LogStream, Result, Runtime, RuntimeError, RuntimeKind,
+    Stats, Status, WorkloadId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +80,9 @@ impl From<SlurmError> for RuntimeError {
         match e {
             SlurmError::Invalid(m) => RuntimeError::InvalidWorkload(m),
             SlurmError::Io(context, source) => RuntimeError::Io { context, source },
-            other => RuntimeError::Backend(other.to_string()),
+            SlurmError::Config(_) => RuntimeError::backend(ErrorKind::Invalid, e.to_string()),
+            SlurmError::Ssh(_) => RuntimeError::backend(ErrorKind::Unavailable, e.to_string()),
+            SlurmError::Command { .. } => RuntimeError::internal(e.to_string()),
         }
     }
 }
@@ -375,7 +377,7 @@ impl Runtime for SlurmRuntime {
             context: launch.context.clone(),
             spec: launch.workload.clone(),
         };
-        let meta_json = serde_json::to_string_pretty(&meta).map_err(|e| RuntimeError::Backend(e.to_string()))?;
+        let meta_json = serde_json::to_string_pretty(&meta).map_err(|e| RuntimeError::internal(e.to_string()))?;
         let script_path = format!("{}/job.sh", plan.workdir);
         let out = if self.exec.is_remote() {
             if !plan.uploads.is_empty() {
@@ -413,7 +415,7 @@ mkdir -p "$wd" "$@" && printf '%s\n' "$meta" > "$wd/ferry.json" && cat > "$wd/jo
         let text = out.stdout_text();
         let job_id = text.trim().split(';').next().unwrap_or_default().to_owned();
         if job_id.is_empty() || !job_id.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
-            return Err(RuntimeError::Backend(format!("sbatch printed no job id: {text:?}")));
+            return Err(RuntimeError::internal(format!("sbatch printed no job id: {text:?}")));
         }
         self.poller.invalidate().await;
         self.poller.submitted(&job_id).await;
