@@ -12,6 +12,7 @@ use chrono::Utc;
 use ferry_spec::Workload;
 
 use crate::context::{Context, ContextStore};
+use crate::launching::{self, LaunchMark};
 use crate::store::{NewWorkload, Reservation, StatusEvent, Store, StoreError, WorkloadRecord};
 use crate::{ErrorKind, Handle, Launch, LogOptions, LogStream, Operation, Runtime, RuntimeError, Status, WorkloadId};
 
@@ -32,6 +33,8 @@ pub enum EngineError {
     StoreOpen { path: PathBuf, source: StoreError },
     #[error("the engine is shutting down")]
     ShuttingDown,
+    #[error("cannot mark the workload as starting in {}: {source}", path.display())]
+    Mark { path: PathBuf, source: std::io::Error },
 }
 
 impl EngineError {
@@ -47,6 +50,7 @@ impl EngineError {
                 _ => ErrorKind::Unavailable,
             },
             EngineError::ShuttingDown => ErrorKind::Unavailable,
+            EngineError::Mark { source, .. } => ErrorKind::of_io(source),
         }
     }
 }
@@ -152,6 +156,11 @@ impl Engine {
         Ok(self.store.get_or_init(|| store))
     }
 
+    /// Where [`LaunchMark`]s live: next to the store they are about.
+    fn marks_dir(&self) -> PathBuf {
+        self.store_path.parent().unwrap_or(std::path::Path::new(".")).join("launching")
+    }
+
     /// The runtime of the context in force.
     pub fn runtime(&self) -> Result<Arc<dyn Runtime>> {
         let ctx = self.context.clone();
@@ -248,16 +257,26 @@ impl Engine {
         };
         // Recorded now, or (a brief start) while it starts: the reservation,
         // an owned value, holds the name across the start.
-        let reservation = if runtime.start_is_brief() {
-            Some(reservation)
+        // A start that is not brief is recorded first, as `pending` without
+        // a handle, under a mark that says this process is starting it: if
+        // the process dies before the handle is recorded, a later refresh
+        // finds the mark released and asks the runtime (`reconcile`).
+        let (reservation, _mark) = if runtime.start_is_brief() {
+            (Some(reservation), None)
         } else {
+            let mark = LaunchMark::hold(&self.marks_dir(), &id)
+                .map_err(|source| EngineError::Mark { path: self.marks_dir(), source })?;
             self.commit(reservation, None, Status::Pending).await?;
-            None
+            tracing::debug!(workload = %id, "recorded as pending; starting");
+            (None, Some(mark))
         };
         let started = match prepared {
             Ok(()) => runtime.start(&launch).await,
             Err(e) => Err(e),
         };
+        if let Ok(handle) = &started {
+            tracing::debug!(workload = %id, native_id = %handle.native_id, "accepted by the runtime");
+        }
         match (started, reservation) {
             (Ok(handle), Some(reservation)) => {
                 match self.commit(reservation, Some(handle.clone()), Status::Pending).await {
@@ -334,6 +353,9 @@ impl Engine {
         if rec.status.is_terminal() {
             return Ok(rec);
         }
+        if rec.handle.is_none() {
+            return self.reconcile(rec).await;
+        }
         let Some(handle) = &rec.handle else { return Ok(rec) };
         let runtime = match self.runtime_for(&rec) {
             Ok(rt) => rt,
@@ -353,6 +375,52 @@ impl Engine {
         // Re-read even when nothing changed here: the runtime's own monitor
         // may have recorded a newer status meanwhile.
         self.record(&rec.id, status).await?;
+        self.get(&rec.id).await
+    }
+
+    /// A live record without a handle: its start is under way, or the
+    /// process starting it died before recording the handle. Then the
+    /// runtime, asked for its workloads, tells whether it accepted it (the
+    /// handle is recorded, and a start left half done is finished) or not
+    /// (the record fails, as it never started).
+    async fn reconcile(&self, rec: WorkloadRecord) -> Result<WorkloadRecord> {
+        if launching::is_held(&self.marks_dir(), &rec.id) {
+            return Ok(rec);
+        }
+        // The start may have completed just before its mark went.
+        let rec = self.get(&rec.id).await?;
+        if rec.handle.is_some() || rec.status.is_terminal() {
+            return Box::pin(self.refresh(rec)).await;
+        }
+        let runtime = match self.runtime_for(&rec) {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::warn!("cannot reconcile {}: {e}", rec.name);
+                return Ok(rec);
+            }
+        };
+        let found = runtime.list().await?.into_iter().find(|(h, _)| h.workload == rec.id);
+        let id = rec.id.clone();
+        match found {
+            Some((mut handle, status)) => {
+                handle.details.remove(DETAIL_SPEC);
+                handle.details.remove(DETAIL_NAME);
+                if status == Status::Pending {
+                    runtime.finish_start(&handle).await?;
+                }
+                let recorded = handle.clone();
+                self.on_store(move |s| s.set_handle(&id, &recorded)).await?;
+                let status = runtime.status(&handle).await.unwrap_or(status);
+                self.record(&rec.id, status).await?;
+            }
+            None => {
+                let reason = format!(
+                    "never started: the ferry process starting it ended before the {} runtime accepted it",
+                    rec.runtime
+                );
+                self.record(&id, Status::Failed { exit_code: None, reason }).await?;
+            }
+        }
         self.get(&rec.id).await
     }
 

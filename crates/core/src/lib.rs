@@ -12,6 +12,7 @@ pub mod context;
 pub mod engine;
 mod error_kind;
 mod id;
+pub mod launching;
 pub mod paths;
 pub mod priority;
 mod runtime;

@@ -301,6 +301,13 @@ pub trait Runtime: Send + Sync {
     fn start_is_brief(&self) -> bool {
         false
     }
+    /// Finish the start of a workload that this runtime accepted but that
+    /// the process starting it never got to run (it died in between), found
+    /// by the engine through [`Runtime::list`]. The default does nothing:
+    /// most runtimes run what they accepted by themselves.
+    async fn finish_start(&self, _h: &Handle) -> Result<()> {
+        Ok(())
+    }
     async fn status(&self, h: &Handle) -> Result<Status>;
     /// All workloads this runtime started (for this context), with their status.
     async fn list(&self) -> Result<Vec<(Handle, Status)>>;

@@ -367,3 +367,61 @@ pub fn rm_forgets(t: &Target) {
     let out = f.run(&["logs", &id]);
     assert_eq!(out.status.code(), Some(125));
 }
+
+/// A `ferry run` killed (SIGKILL) while it starts a workload strands
+/// nothing: a later `ps` shows the truth, `wait` ends, and `rm --force`
+/// removes the record and the runtime's object (with the store lost after,
+/// nothing is found again). The instants, from the engine's debug log: right
+/// after the intent is recorded (the start then may or may not happen), and
+/// right after the runtime accepted the workload, before its handle is
+/// recorded. For runtimes whose start is not brief (docker, slurm, kubernetes).
+pub fn killed_run_converges(t: &Target) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    for (i, instant) in ["recorded as pending", "accepted by the runtime"].into_iter().enumerate() {
+        let f = Ferry::new(t);
+        let name = format!("killed-{i}");
+        let file = f.workload("exit-one");
+        let mut child = f
+            .command(&["run", "-d", "--name", &name, file.to_str().expect("utf-8 path")])
+            .env("RUST_LOG", "ferry_core::engine=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ferry run");
+        let mut seen = String::new();
+        for line in BufReader::new(child.stderr.take().expect("stderr")).lines() {
+            let line = line.expect("read stderr");
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(instant) {
+                child.kill().expect("SIGKILL ferry run");
+                break;
+            }
+        }
+        let _ = child.wait();
+        assert!(seen.contains(instant), "ferry run never logged {instant:?}:\n{seen}");
+
+        let ps: serde_json::Value = serde_json::from_str(&f.ok(&["ps", "-a", "-o", "json"])).expect("ps json");
+        let rows = ps.as_array().expect("a list");
+        assert_eq!(rows.len(), 1, "one record after the kill: {ps}");
+        let out = f.run(&["wait", &name]);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let ran = out.status.success() && stdout.trim() == "1";
+        if instant == "accepted by the runtime" {
+            assert!(ran, "the accepted workload ran to its exit code 1: {}", describe(&out));
+        } else {
+            assert!(
+                ran || (out.status.code() == Some(125) && stderr.contains("never started")),
+                "wait must end with the exit code or say it never started: {}",
+                describe(&out)
+            );
+        }
+        f.ok(&["rm", "--force", &name]);
+        assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "rm --force removed the record");
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(f.data_dir().join(format!("ferry/state.db{suffix}")));
+        }
+        assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "rm --force removed the runtime's object too");
+    }
+}

@@ -280,6 +280,15 @@ impl Runtime for DockerRuntime {
         Ok(self.handle(launch.id.clone(), &info))
     }
 
+    /// A container created by a `ferry run` that died before starting it.
+    async fn finish_start(&self, h: &Handle) -> Result<()> {
+        match self.docker.start_container(&h.native_id, None).await {
+            Ok(()) => Ok(()),
+            Err(e) if client::status_code(&e) == Some(304) => Ok(()), // already started
+            Err(e) => Err(engine_error("starting", &h.native_id)(e)),
+        }
+    }
+
     async fn status(&self, h: &Handle) -> Result<Status> {
         let info = self.inspect(h).await?;
         Ok(self.status_of(h, &info))
