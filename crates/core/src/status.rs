@@ -48,9 +48,10 @@ impl Status {
         self.is_live()
     }
 
-    /// Whether the workload can be frozen: only a running one.
+    /// Whether the workload can be frozen: a running one, or a queued one
+    /// (Slurm holds a pending job; runtimes that cannot say so themselves).
     pub fn can_pause(&self) -> bool {
-        matches!(self, Status::Running)
+        matches!(self, Status::Pending | Status::Running)
     }
 
     /// Whether the workload can be thawed: only a paused one.
@@ -149,7 +150,7 @@ mod tests {
         for s in [Status::Pending, Status::Running, Status::Paused] {
             assert!(s.can_stop() && !s.can_remove(false) && s.can_remove(true), "{s}");
         }
-        assert!(Status::Running.can_pause() && !Status::Pending.can_pause() && !Status::Paused.can_pause());
+        assert!(Status::Running.can_pause() && Status::Pending.can_pause() && !Status::Paused.can_pause());
         assert!(Status::Paused.can_resume() && !Status::Running.can_resume());
     }
 
