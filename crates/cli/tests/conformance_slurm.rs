@@ -85,5 +85,24 @@ slurm_suite!(
     name_free_once_the_holder_ended,
     rediscovered_after_store_loss,
     rm_forgets,
-    killed_run_converges
+    killed_run_converges,
+    refusals_leave_nothing
 );
+
+/// A submission that sbatch refuses (a GPU request on this cluster, which
+/// has no GPUs) leaves no row and no job folder.
+#[test]
+fn refused_submit_leaves_no_job_folder() {
+    if skipping() {
+        return;
+    }
+    let f = ferry_conformance::Ferry::new(&slurm_target());
+    let file = f.work_dir().join("gpu.yaml");
+    std::fs::write(&file, "name: gpu\ncommand: [\"true\"]\nresources: {gpus: 1}\n").expect("write workload");
+    let out = f.run(&["run", file.to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(125), "sbatch must refuse: {}", ferry_conformance::describe(&out));
+    assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "the refusal left a row");
+    let jobs = f.data_dir().join("ferry/slurm/jobs");
+    let left: Vec<_> = std::fs::read_dir(&jobs).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "the refusal left job folders: {left:?}");
+}

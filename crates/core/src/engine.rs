@@ -188,6 +188,15 @@ impl Engine {
         self.runtime_of(&ctx)
     }
 
+    /// Refuse `workload` if the runtime of the context in force lacks what
+    /// it needs: what [`Engine::launch`] checks first, for a front end that
+    /// has work to do before launching (a build, a push) and must not do it
+    /// for a workload that will be refused.
+    pub fn check(&self, workload: &Workload) -> Result<()> {
+        let runtime = self.runtime()?;
+        Ok(runtime.capabilities().check_workload(runtime.kind(), workload)?)
+    }
+
     /// Run `call` on the store where [`BlockingCalls`] says.
     async fn on_store<T, F>(&self, call: F) -> Result<T>
     where
@@ -215,8 +224,10 @@ impl Engine {
 
     /// Start a new workload and record it. The runtime prepares it while the
     /// store may still be opening; nothing starts before its name is held
-    /// (see [`Store::reserve`]). A failure to prepare or start is recorded
-    /// as `Failed` (never lost) and returned. Returns the record as written
+    /// (see [`Store::reserve`]). A failure to prepare or start is a refusal:
+    /// it is returned, and leaves no record and nothing in the runtime
+    /// ([`Runtime::discard`]). What fails once started is the workload's own
+    /// end, recorded by its runtime. Returns the record as written
     /// at the start when the start is brief (the caller asks the runtime
     /// what happened since), else refreshed from the runtime.
     pub async fn launch(
@@ -227,7 +238,7 @@ impl Engine {
     ) -> Result<WorkloadRecord> {
         let runtime = self.runtime()?;
         let kind = runtime.kind();
-        runtime.capabilities().check_workload(kind, &workload)?;
+        self.check(&workload)?;
         let id = WorkloadId::random();
         let name = name.unwrap_or_else(|| workload.name.clone());
         let spec_dir = spec_path
@@ -295,11 +306,17 @@ impl Engine {
                 self.on_store(move |s| s.set_handle(&id, &handle)).await?
             }
             (Err(e), reservation) => {
-                let failed = Status::Failed { exit_code: None, reason: format!("failed to start: {e}") };
+                // A refusal: nothing started, so nothing stays, neither a
+                // row (the reservation rolls back, the pending row goes)
+                // nor what the attempt left in the runtime.
                 match reservation {
-                    Some(reservation) => drop(self.commit(reservation, None, failed).await?),
-                    None => self.record(&id, failed).await?,
+                    Some(reservation) => drop(reservation),
+                    None => {
+                        let pending = id.clone();
+                        self.on_store(move |s| s.remove(&pending)).await?
+                    }
                 }
+                runtime.discard(&launch).await;
                 return Err(e.into());
             }
         }

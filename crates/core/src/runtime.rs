@@ -290,7 +290,9 @@ pub trait Runtime: Send + Sync {
     async fn prepare(&self, _launch: &Launch) -> Result<()> {
         Ok(())
     }
-    /// Undo a successful [`Runtime::prepare`] of a workload that will not start.
+    /// Undo a successful [`Runtime::prepare`] of a workload that will not
+    /// start, or remove what a failed [`Runtime::start`] left (a job folder
+    /// written before the submission was refused). Best effort.
     async fn discard(&self, _launch: &Launch) {}
     /// Start the workload (after [`Runtime::prepare`], or without it).
     async fn start(&self, launch: &Launch) -> Result<Handle>;

@@ -345,9 +345,7 @@ pub fn rediscovered_after_store_loss(t: &Target) {
     let f = Ferry::new(t);
     let id = f.start(&f.workload("ticker"), &[]);
     f.wait_state(&id, "running", LONG);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(f.data_dir().join(format!("ferry/state.db{suffix}")));
-    }
+    f.lose_store();
     let out = f.ok(&["ps", "-o", "json"]);
     let ps: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(ps[0]["id"], id.as_str(), "{out}");
@@ -419,9 +417,20 @@ pub fn killed_run_converges(t: &Target) {
         }
         f.ok(&["rm", "--force", &name]);
         assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "rm --force removed the record");
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(f.data_dir().join(format!("ferry/state.db{suffix}")));
-        }
+        f.lose_store();
         assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "rm --force removed the runtime's object too");
     }
+}
+
+/// A refusal before anything started leaves no row in `ps -a` and nothing
+/// in the runtime (with the store lost, nothing is found again): here an
+/// input that does not exist.
+pub fn refusals_leave_nothing(t: &Target) {
+    let f = Ferry::new(t);
+    let out = f.run(&["run", f.workload("io-bindings").to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(125), "a missing input must be refused: {}", describe(&out));
+    let rows = f.ok(&["ps", "-a", "-q"]);
+    assert!(rows.is_empty(), "the refusal left a row: {rows}");
+    f.lose_store();
+    assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "a refusal left something in the runtime");
 }

@@ -331,6 +331,24 @@ impl SlurmRuntime {
     }
 }
 
+impl SlurmRuntime {
+    /// Remove a workload's job folder, `<root>/<workload id>` and never
+    /// anything else, where the jobs run (locally or over ssh).
+    async fn remove_job_dir(&self, id: &WorkloadId) -> Result<()> {
+        let root = self.workdir_root().await?;
+        let dir = format!("{root}/{}", id.as_str());
+        if self.exec.is_remote() {
+            let out = self.exec.sh("rm -rf -- \"$1\"", std::slice::from_ref(&dir)).await?;
+            if !out.success() {
+                return Err(SlurmError::Command { command: format!("rm -rf {dir}"), message: out.stderr_text() }.into());
+            }
+        } else if Path::new(&dir).exists() {
+            std::fs::remove_dir_all(&dir).map_err(RuntimeError::io(format!("cannot remove {dir}")))?;
+        }
+        Ok(())
+    }
+}
+
 /// `<state_dir>/ssh`, or a short per-user directory under /tmp when that
 /// path is too long for a unix socket.
 fn short_control_dir(state_dir: &Path) -> PathBuf {
@@ -578,18 +596,15 @@ mkdir -p "$wd" "$@" && printf '%s\n' "$meta" > "$wd/ferry.json" && cat > "$wd/jo
                 ));
             }
         }
-        let root = self.workdir_root().await?;
-        // Only ever remove `<root>/<workload id>`.
-        let dir = format!("{root}/{}", h.workload.as_str());
-        if self.exec.is_remote() {
-            let out = self.exec.sh("rm -rf -- \"$1\"", std::slice::from_ref(&dir)).await?;
-            if !out.success() {
-                return Err(SlurmError::Command { command: format!("rm -rf {dir}"), message: out.stderr_text() }.into());
-            }
-        } else if Path::new(&dir).exists() {
-            std::fs::remove_dir_all(&dir).map_err(RuntimeError::io(format!("cannot remove {dir}")))?;
-        }
+        self.remove_job_dir(&h.workload).await?;
         status.map(|_| ())
+    }
+
+    /// A refused submission (sbatch failed) leaves no job folder behind.
+    async fn discard(&self, launch: &Launch) {
+        if let Err(e) = self.remove_job_dir(&launch.id).await {
+            tracing::warn!("cannot remove the job folder of refused workload {}: {e}", launch.id);
+        }
     }
 
     async fn pause(&self, h: &Handle) -> Result<()> {
