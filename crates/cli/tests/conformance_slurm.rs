@@ -86,7 +86,8 @@ slurm_suite!(
     rediscovered_after_store_loss,
     rm_forgets,
     killed_run_converges,
-    refusals_leave_nothing
+    refusals_leave_nothing,
+    context_rm_strands_nothing
 );
 
 /// A submission that sbatch refuses (a GPU request on this cluster, which

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::Utc;
 use ferry_spec::Workload;
 
-use crate::context::{Context, ContextStore};
+use crate::context::{Context, ContextError, ContextStore};
 use crate::launching::{self, LaunchMark};
 use crate::store::{NewWorkload, Reservation, StatusEvent, Store, StoreError, WorkloadRecord};
 use crate::{ErrorKind, Handle, Launch, LogOptions, LogStream, Operation, Runtime, RuntimeError, Status, WorkloadId};
@@ -23,6 +23,10 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    #[error("context {context:?} still has live workloads ({}); stop them first, or remove it with force (ferry context rm --force), which stops them", names.join(", "))]
+    ContextHasLiveWorkloads { context: String, names: Vec<String> },
     #[error("workload {name} ({id}) never started: {status}")]
     NeverStarted { name: String, id: String, status: Status },
     #[error("workload {name} is {status}; stop it first, or remove it with force (ferry rm --force)")]
@@ -43,6 +47,8 @@ impl EngineError {
         match self {
             EngineError::Store(e) => e.kind(),
             EngineError::Runtime(e) => e.kind(),
+            EngineError::Context(e) => e.kind(),
+            EngineError::ContextHasLiveWorkloads { .. } => ErrorKind::Conflict,
             EngineError::NeverStarted { .. } | EngineError::Live { .. } => ErrorKind::Conflict,
             EngineError::EndNotRecorded { .. } => ErrorKind::Internal,
             EngineError::StoreOpen { source, .. } => match source.kind() {
@@ -530,8 +536,17 @@ impl Engine {
         if !rec.status.can_remove(force) {
             return Err(EngineError::Live { name: rec.name, status: rec.status });
         }
-        if let Some(handle) = &rec.handle {
-            let runtime = self.runtime_for(&rec)?;
+        let runtime = match (&rec.handle, self.runtime_for(&rec)) {
+            (Some(_), Ok(runtime)) => Some(runtime),
+            // A finished workload of a context removed since: only its record is left to forget.
+            (Some(_), Err(e)) if rec.status.is_terminal() && self.contexts.get(&rec.context).is_err() => {
+                tracing::warn!("forgetting {} without its runtime's object: {e}", rec.name);
+                None
+            }
+            (Some(_), Err(e)) => return Err(e),
+            (None, _) => None,
+        };
+        if let (Some(handle), Some(runtime)) = (&rec.handle, runtime) {
             if rec.status.can_stop() {
                 runtime.stop(handle, Duration::ZERO).await?;
             }
@@ -543,6 +558,32 @@ impl Engine {
         let id = rec.id.clone();
         self.on_store(move |s| s.remove(&id)).await?;
         Ok(rec)
+    }
+
+    /// Remove context `name` and, since nothing could reach them after, its
+    /// workloads (their runtime's objects and records). Live workloads
+    /// refuse the removal, unless `force`, which stops them (after `grace`)
+    /// first. Returns the workloads removed, as they ended.
+    pub async fn remove_context(&self, name: &str, force: bool, grace: Duration) -> Result<Vec<WorkloadRecord>> {
+        let mut mine = Vec::new();
+        for rec in self.on_store(|s| s.list(true)).await? {
+            if rec.context == name {
+                mine.push(self.refresh(rec).await?);
+            }
+        }
+        let live: Vec<String> = mine.iter().filter(|r| r.status.is_live()).map(|r| r.name.clone()).collect();
+        if !live.is_empty() && !force {
+            return Err(EngineError::ContextHasLiveWorkloads { context: name.to_owned(), names: live });
+        }
+        let mut removed = Vec::new();
+        for rec in mine {
+            let id = rec.id.to_string();
+            let ended = if rec.status.is_live() { self.stop(&id, grace).await? } else { rec };
+            self.remove(&id, true).await?;
+            removed.push(ended);
+        }
+        self.contexts.remove(name)?;
+        Ok(removed)
     }
 
     /// Freeze a running workload. Returns the record refreshed after.

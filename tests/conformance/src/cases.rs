@@ -434,3 +434,40 @@ pub fn refusals_leave_nothing(t: &Target) {
     f.lose_store();
     assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "a refusal left something in the runtime");
 }
+
+/// `ferry context rm` never strands a workload: it refuses while the
+/// context has a live one (which stays manageable), and with --force stops
+/// it; the context's workloads go with it, runtime objects included (with
+/// the store lost after, nothing is found again).
+pub fn context_rm_strands_nothing(t: &Target) {
+    let f = Ferry::new(t);
+    if t.context_args.is_empty() {
+        f.ok(&["context", "create", "conformance", "--runtime", "local", "--use"]);
+    }
+    let live = f.start(&f.workload("ticker"), &[]);
+    let done = f.start(&f.workload("exit-zero"), &[]);
+    f.wait_state(&done, "ended", LONG);
+    f.ok(&["context", "use", "default"]);
+    let out = f.run(&["context", "rm", "conformance"]);
+    assert_eq!(out.status.code(), Some(125), "a context with a live workload must stay: {}", describe(&out));
+    assert!(stderr(&out).contains("ticker"), "the refusal names the live workload: {}", describe(&out));
+    f.wait_logs(&live, LONG, |o| o.contains("tick"));
+    f.ok(&["context", "rm", "--force", "-t", "2", "conformance"]);
+    assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "the context's workloads went with it");
+    let out = f.run(&["context", "show", "conformance"]);
+    assert_eq!(out.status.code(), Some(125), "the context is gone: {}", describe(&out));
+    let recreate: Vec<&str> = ["context", "create", "conformance"].into_iter().chain(context_args(t)).collect();
+    f.ok(&recreate);
+    f.lose_store();
+    let found = f.ok(&["--context", "conformance", "ps", "-a", "-q"]);
+    assert!(found.is_empty(), "runtime objects were left behind: {found}");
+}
+
+/// The `context create` arguments of `t`'s runtime.
+fn context_args(t: &Target) -> Vec<&str> {
+    if t.context_args.is_empty() {
+        vec!["--runtime", "local"]
+    } else {
+        t.context_args.iter().map(String::as_str).collect()
+    }
+}
