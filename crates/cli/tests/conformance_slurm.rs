@@ -87,7 +87,8 @@ slurm_suite!(
     rm_forgets,
     killed_run_converges,
     refusals_leave_nothing,
-    context_rm_strands_nothing
+    context_rm_strands_nothing,
+    rediscovered_in_every_context
 );
 
 /// A submission that sbatch refuses (a GPU request on this cluster, which

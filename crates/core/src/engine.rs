@@ -477,7 +477,11 @@ impl Engine {
     /// All workloads, refreshed; first adopts any the runtime knows but the
     /// store does not (the store was lost or another machine started them).
     pub async fn list(&self, include_finished: bool) -> Result<Vec<WorkloadRecord>> {
-        self.adopt_unknown().await?;
+        if self.on_store(|s| s.readoption_pending()).await? {
+            self.adopt_everywhere().await?;
+        } else {
+            self.adopt_unknown().await?;
+        }
         let mut out = Vec::new();
         // A finished workload never becomes live again: only live records need
         // asking their runtime.
@@ -492,9 +496,37 @@ impl Engine {
 
     /// Re-discover workloads from the runtime. Returns how many were adopted.
     pub async fn adopt_unknown(&self) -> Result<usize> {
+        let context = self.context.clone();
+        self.adopt_from(&context).await
+    }
+
+    /// Re-discover workloads in every configured context, for a store that
+    /// was just created (the one before may have been lost). A context whose
+    /// runtime cannot answer is named in a warning, and the search is made
+    /// again by the next listing. Returns how many were adopted.
+    pub async fn adopt_everywhere(&self) -> Result<usize> {
+        let mut adopted = 0;
+        let mut complete = true;
+        for ctx in self.contexts.list()? {
+            match self.adopt_from(&ctx).await {
+                Ok(n) => adopted += n,
+                Err(e) => {
+                    complete = false;
+                    tracing::warn!("cannot look for workloads in context {:?}: {e}", ctx.name);
+                }
+            }
+        }
+        if complete {
+            self.on_store(|s| s.readoption_done()).await?;
+        }
+        Ok(adopted)
+    }
+
+    /// Adopt the workloads `ctx`'s runtime knows but the store does not.
+    async fn adopt_from(&self, ctx: &Context) -> Result<usize> {
         let mut adopted = 0;
         let known = self.on_store(|s| s.ids()).await?;
-        for (mut handle, status) in self.runtime()?.list_unknown(&known).await? {
+        for (mut handle, status) in self.runtime_of(ctx)?.list_unknown(&known).await? {
             let Some(spec) = handle.details.remove(DETAIL_SPEC).and_then(|s| serde_json::from_str::<Workload>(&s).ok())
             else {
                 tracing::warn!("cannot adopt {}: the runtime kept no spec", handle.native_id);
@@ -504,7 +536,7 @@ impl Engine {
             let found = NewWorkload {
                 id: handle.workload.clone(),
                 name,
-                context: self.context.name.clone(),
+                context: ctx.name.clone(),
                 runtime: handle.runtime,
                 spec,
                 spec_path: None,
@@ -660,6 +692,8 @@ fn engine_futures_are_send(engine: &Engine, workload: Workload, id: &WorkloadId,
     send(engine.refresh(rec));
     send(engine.list(true));
     send(engine.adopt_unknown());
+    send(engine.adopt_everywhere());
+    send(engine.remove_context("c", true, Duration::ZERO));
     send(engine.history(id));
     send(engine.stop("q", Duration::ZERO));
     send(engine.remove("q", true));

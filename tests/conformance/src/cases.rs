@@ -463,6 +463,24 @@ pub fn context_rm_strands_nothing(t: &Target) {
     assert!(found.is_empty(), "runtime objects were left behind: {found}");
 }
 
+/// After the store is lost, a plain `ferry ps` finds the workloads of every
+/// context, not only the current one's.
+pub fn rediscovered_in_every_context(t: &Target) {
+    let f = Ferry::new(t);
+    if t.context_args.is_empty() {
+        f.ok(&["context", "create", "conformance", "--runtime", "local", "--use"]);
+    }
+    let id = f.start(&f.workload("ticker"), &[]);
+    f.wait_state(&id, "running", LONG);
+    f.ok(&["context", "use", "default"]);
+    f.lose_store();
+    let out = f.ok(&["ps", "-o", "json"]);
+    let ps: serde_json::Value = serde_json::from_str(&out).expect("ps json");
+    assert_eq!(ps[0]["id"], id.as_str(), "{out}");
+    assert_eq!(ps[0]["context"], "conformance", "{out}");
+    f.ok(&["rm", "--force", &id]);
+}
+
 /// The `context create` arguments of `t`'s runtime.
 fn context_args(t: &Target) -> Vec<&str> {
     if t.context_args.is_empty() {

@@ -443,6 +443,23 @@ impl Store {
         Ok(())
     }
 
+    /// Whether workloads must still be looked for in every context: this
+    /// store was created (an older one may have been lost) and no listing
+    /// has yet found every context's workloads.
+    pub fn readoption_pending(&self) -> Result<bool> {
+        let v: Option<String> = self
+            .conn()?
+            .query_row("SELECT value FROM store_facts WHERE key = 'readoption'", [], |r| r.get(0))
+            .optional()?;
+        Ok(v.as_deref() == Some("pending"))
+    }
+
+    /// Every context's workloads were looked for.
+    pub fn readoption_done(&self) -> Result<()> {
+        self.conn()?.execute("DELETE FROM store_facts WHERE key = 'readoption'", [])?;
+        Ok(())
+    }
+
     /// SQLite's own consistency check (`ferry doctor`, tests).
     pub fn integrity_check(&self) -> Result<()> {
         let conn = self.conn()?;
@@ -840,6 +857,15 @@ mod tests {
         let mode: String = s.conn().unwrap().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
         s.integrity_check().unwrap();
+    }
+
+    #[test]
+    fn a_new_store_asks_for_readoption_once() {
+        let (_d, s) = open();
+        assert!(s.readoption_pending().unwrap());
+        s.readoption_done().unwrap();
+        assert!(!s.readoption_pending().unwrap());
+        assert!(!Store::open(s.path()).unwrap().readoption_pending().unwrap(), "reopening keeps it done");
     }
 
     #[test]

@@ -41,6 +41,13 @@ pub const MIGRATIONS: &[&str] = &[
     r#"
     CREATE INDEX workloads_live ON workloads(live, name) WHERE live = 1;
     "#,
+    // 3: facts about the store itself. `readoption` is set in a store that
+    // was just created (possibly after the old one was lost): the next
+    // listing looks for workloads in every context, not only the current one.
+    r#"
+    CREATE TABLE store_facts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO store_facts (key, value) VALUES ('readoption', 'pending');
+    "#,
 ];
 /// Bring `conn`'s file up to [`MIGRATIONS`], refusing a file written by a
 /// newer Ferry rather than misreading it.
