@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
 use ferry_core::context::{Context, ContextStore, Resolved};
-use ferry_core::engine::{Engine, StoreSource};
+use ferry_core::engine::{BlockingCalls, Engine, StoreSource};
 use ferry_core::store::Store;
 use ferry_core::{paths, Runtime, RuntimeError, RuntimeKind};
 use ferry_local::launcher::MonitorCommand;
@@ -105,5 +105,6 @@ pub fn engine(flag: Option<&str>) -> Result<Engine> {
         Some(opening) => opening,
         None => StoreSource::Open(open_store()?),
     };
-    Ok(Engine::new(store, ctx, contexts(), Box::new(runtime_for)))
+    // One command at a time: a hand-off to a blocking thread would only add latency.
+    Ok(Engine::new(store, ctx, contexts(), Box::new(runtime_for)).with_blocking_calls(BlockingCalls::Inline))
 }

@@ -343,8 +343,18 @@ pub enum ContextCommand {
     },
     /// Make a context the current one.
     Use { name: String },
-    /// Remove a context (not the one in use).
-    Rm { name: String },
+    /// Remove a context (not the one in use) with its workloads; refused
+    /// while any of them is live, unless --force.
+    Rm {
+        /// The context to remove.
+        name: String,
+        /// Stop the context's live workloads first instead of refusing.
+        #[arg(short, long)]
+        force: bool,
+        /// With --force: seconds each workload gets to stop before it is killed.
+        #[arg(short = 't', long = "time", default_value_t = 10)]
+        grace_secs: u64,
+    },
     /// Show one context (default: the current one).
     Show {
         name: Option<String>,

@@ -21,3 +21,8 @@ fn target() -> ferry_conformance::Target {
 }
 
 ferry_conformance::suite!(target());
+
+#[test]
+fn killed_run_converges() {
+    ferry_conformance::killed_run_converges(&target());
+}

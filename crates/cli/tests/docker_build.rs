@@ -255,3 +255,29 @@ fn bad_build_input_is_one_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("build.base 127.0.0.1:5000/ferry-test/does-not-exist:0 is not in the Docker Engine"), "{err}");
 }
+
+/// `ferry up` on a context whose runtime cannot run images (the local one)
+/// refuses before it builds or pushes anything, and records nothing.
+#[test]
+fn up_refuses_before_building_for_a_runtime_without_images() {
+    let Some(env) = Env::new("up_refuses_before_building_for_a_runtime_without_images") else { return };
+    let image = format!("ferry-test/{}:1", unique("refused"));
+    env.write(
+        "ferry.yaml",
+        &format!(
+            "name: refused\nimage: {image}\ncommand: [\"true\"]\nbuild:\n  base: {}\n",
+            docker_support::test_image()
+        ),
+    );
+    let out = env.ferry(&["--context", "default", "up", "--push", "ferry.yaml"]);
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not supported by the local runtime"), "{}", describe(&out));
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let built = rt.block_on(async {
+        let docker = ferry_docker::connect(&docker_support::host()).unwrap();
+        docker.inspect_image(&image).await.is_ok()
+    });
+    assert!(!built, "{image} was built before the refusal");
+    assert!(env.ok(&["--context", "default", "ps", "-a", "-q"]).is_empty());
+}

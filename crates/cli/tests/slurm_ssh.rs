@@ -115,7 +115,8 @@ over_key_ssh!(
     stop_kills_after_grace,
     exit_recorded_after_cli_left,
     rediscovered_after_store_loss,
-    rm_forgets
+    rm_forgets,
+    refusals_leave_nothing
 );
 
 /// An ordinary cluster user may not suspend a running job: `ferry pause`

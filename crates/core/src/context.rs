@@ -187,6 +187,24 @@ pub enum ContextError {
     MissingSecret { var: String },
 }
 
+impl ContextError {
+    /// What kind of failure this is, for a protocol's status code.
+    pub fn kind(&self) -> crate::ErrorKind {
+        use crate::ErrorKind;
+        match self {
+            ContextError::NotFound { .. } => ErrorKind::NotFound,
+            ContextError::AlreadyExists { .. } | ContextError::InUse { .. } => ErrorKind::Conflict,
+            ContextError::InvalidName { .. }
+            | ContextError::Builtin { .. }
+            | ContextError::Parse { .. }
+            | ContextError::Invalid { .. }
+            | ContextError::MissingSecret { .. } => ErrorKind::Invalid,
+            ContextError::Io { source, .. } => ErrorKind::of_io(source),
+            ContextError::Serialize { .. } => ErrorKind::Internal,
+        }
+    }
+}
+
 fn not_found_message(name: &str, suggestion: Option<&str>, selected_by: Option<ContextSource>) -> String {
     let mut m = format!("no context named {name:?}");
     if let Some(src) = selected_by {

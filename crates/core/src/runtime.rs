@@ -13,7 +13,7 @@ use ferry_spec::Workload;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
-use crate::{Status, WorkloadId};
+use crate::{ErrorKind, Status, WorkloadId};
 
 /// Which backend runs a workload. Shown as the VENDOR column of `ferry ps`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -244,11 +244,35 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Backend(String),
+    /// A backend's own failure, with its kind as the backend judged it.
+    #[error("{message}")]
+    Backend { kind: ErrorKind, message: String },
 }
 
 impl RuntimeError {
+    /// A backend failure of `kind`.
+    pub fn backend(kind: ErrorKind, message: impl Into<String>) -> RuntimeError {
+        RuntimeError::Backend { kind, message: message.into() }
+    }
+
+    /// A backend failure Ferry cannot classify further.
+    pub fn internal(message: impl Into<String>) -> RuntimeError {
+        RuntimeError::backend(ErrorKind::Internal, message)
+    }
+
+    /// What kind of failure this is, for a protocol's status code.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            RuntimeError::Unsupported { .. } => ErrorKind::Unsupported,
+            RuntimeError::NotPossible { .. } => ErrorKind::Conflict,
+            RuntimeError::Unavailable(_) => ErrorKind::Unavailable,
+            RuntimeError::NotFound { .. } => ErrorKind::NotFound,
+            RuntimeError::InvalidWorkload(_) => ErrorKind::Invalid,
+            RuntimeError::Io { source, .. } => ErrorKind::of_io(source),
+            RuntimeError::Backend { kind, .. } => *kind,
+        }
+    }
+
     /// Wrap an I/O error with what was being done.
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
         let context = context.into();
@@ -275,7 +299,9 @@ pub trait Runtime: Send + Sync {
     async fn prepare(&self, _launch: &Launch) -> Result<()> {
         Ok(())
     }
-    /// Undo a successful [`Runtime::prepare`] of a workload that will not start.
+    /// Undo a successful [`Runtime::prepare`] of a workload that will not
+    /// start, or remove what a failed [`Runtime::start`] left (a job folder
+    /// written before the submission was refused). Best effort.
     async fn discard(&self, _launch: &Launch) {}
     /// Start the workload (after [`Runtime::prepare`], or without it).
     async fn start(&self, launch: &Launch) -> Result<Handle>;
@@ -285,6 +311,13 @@ pub trait Runtime: Send + Sync {
     /// before; other writers wait that long. The default is false.
     fn start_is_brief(&self) -> bool {
         false
+    }
+    /// Finish the start of a workload that this runtime accepted but that
+    /// the process starting it never got to run (it died in between), found
+    /// by the engine through [`Runtime::list`]. The default does nothing:
+    /// most runtimes run what they accepted by themselves.
+    async fn finish_start(&self, _h: &Handle) -> Result<()> {
+        Ok(())
     }
     async fn status(&self, h: &Handle) -> Result<Status>;
     /// All workloads this runtime started (for this context), with their status.

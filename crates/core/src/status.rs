@@ -43,6 +43,28 @@ impl Status {
         !self.is_terminal()
     }
 
+    /// Whether a stop request means anything: the workload still holds resources.
+    pub fn can_stop(&self) -> bool {
+        self.is_live()
+    }
+
+    /// Whether the workload can be frozen: a running one, or a queued one
+    /// (Slurm holds a pending job; runtimes that cannot say so themselves).
+    pub fn can_pause(&self) -> bool {
+        matches!(self, Status::Pending | Status::Running)
+    }
+
+    /// Whether the workload can be thawed: only a paused one.
+    pub fn can_resume(&self) -> bool {
+        matches!(self, Status::Paused)
+    }
+
+    /// Whether its record may be removed: once it ended, or with `force`
+    /// (which stops it first).
+    pub fn can_remove(&self, force: bool) -> bool {
+        self.is_terminal() || force
+    }
+
     /// Short lowercase word, as shown in `ferry ps`.
     pub fn word(&self) -> &'static str {
         match self {
@@ -115,6 +137,21 @@ mod tests {
         assert_eq!(Status::Running.exit_code(), None);
         assert!(Status::Paused.is_live());
         assert!(Status::Cancelled.is_terminal());
+    }
+
+    #[test]
+    fn guards_follow_the_state_diagram() {
+        let ended =
+            [Status::Succeeded, Status::Cancelled, Status::Failed { exit_code: Some(1), reason: String::new() }];
+        for s in &ended {
+            assert!(!s.can_stop() && !s.can_pause() && !s.can_resume(), "{s}");
+            assert!(s.can_remove(false), "{s}");
+        }
+        for s in [Status::Pending, Status::Running, Status::Paused] {
+            assert!(s.can_stop() && !s.can_remove(false) && s.can_remove(true), "{s}");
+        }
+        assert!(Status::Running.can_pause() && Status::Pending.can_pause() && !Status::Paused.can_pause());
+        assert!(Status::Paused.can_resume() && !Status::Running.can_resume());
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! children), all working on one file at once. Nothing may be lost, nothing
 //! may be corrupted, and the unique-live-name rule must hold across them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Barrier};
 
 use chrono::Utc;
-use ferry_core::store::{NewWorkload, Store, StoreError};
-use ferry_core::{RuntimeKind, Status, WorkloadId};
+use ferry_core::store::{Store, StoreError};
+use ferry_core::Status;
 
 /// Set (to the database path) in a child process: play the child's role.
 const CHILD_ENV: &str = "FERRY_STORE_CHILD";
@@ -21,17 +23,7 @@ const PER_CHILD: usize = 150;
 /// Names every child tries to take; exactly one process may win each.
 const SHARED_NAMES: usize = 20;
 
-fn new(name: &str) -> NewWorkload {
-    let spec = serde_json::from_value(serde_json::json!({"name": name, "command": ["true"]})).expect("valid spec");
-    NewWorkload {
-        id: WorkloadId::random(),
-        name: name.to_owned(),
-        context: "default".into(),
-        runtime: RuntimeKind::Local,
-        spec,
-        spec_path: None,
-    }
-}
+use common::new_workload as new;
 
 /// Insert `count` workloads named `<prefix>-<i>`, each going
 /// running → paused → succeeded (4 events with the initial pending).

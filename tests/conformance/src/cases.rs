@@ -380,9 +380,7 @@ pub fn rediscovered_after_store_loss(t: &Target) {
     let f = Ferry::new(t);
     let id = f.start(&f.workload("ticker"), &[]);
     f.wait_state(&id, "running", LONG);
-    for suffix in ["", "-wal", "-shm"] {
-        let _ = std::fs::remove_file(f.data_dir().join(format!("ferry/state.db{suffix}")));
-    }
+    f.lose_store();
     let out = f.ok(&["ps", "-o", "json"]);
     let ps: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(ps[0]["id"], id.as_str(), "{out}");
@@ -401,4 +399,128 @@ pub fn rm_forgets(t: &Target) {
     assert!(f.ok(&["ps", "-a", "-q"]).is_empty());
     let out = f.run(&["logs", &id]);
     assert_eq!(out.status.code(), Some(125));
+}
+
+/// A `ferry run` killed (SIGKILL) while it starts a workload strands
+/// nothing: a later `ps` shows the truth, `wait` ends, and `rm --force`
+/// removes the record and the runtime's object (with the store lost after,
+/// nothing is found again). The instants, from the engine's debug log: right
+/// after the intent is recorded (the start then may or may not happen), and
+/// right after the runtime accepted the workload, before its handle is
+/// recorded. For runtimes whose start is not brief (docker, slurm, kubernetes).
+pub fn killed_run_converges(t: &Target) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    for (i, instant) in ["recorded as pending", "accepted by the runtime"].into_iter().enumerate() {
+        let f = Ferry::new(t);
+        let name = format!("killed-{i}");
+        let file = f.workload("exit-one");
+        let mut child = f
+            .command(&["run", "-d", "--name", &name, file.to_str().expect("utf-8 path")])
+            .env("RUST_LOG", "ferry_core::engine=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ferry run");
+        let mut seen = String::new();
+        for line in BufReader::new(child.stderr.take().expect("stderr")).lines() {
+            let line = line.expect("read stderr");
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(instant) {
+                child.kill().expect("SIGKILL ferry run");
+                break;
+            }
+        }
+        let _ = child.wait();
+        assert!(seen.contains(instant), "ferry run never logged {instant:?}:\n{seen}");
+
+        let ps: serde_json::Value = serde_json::from_str(&f.ok(&["ps", "-a", "-o", "json"])).expect("ps json");
+        let rows = ps.as_array().expect("a list");
+        assert_eq!(rows.len(), 1, "one record after the kill: {ps}");
+        let out = f.run(&["wait", &name]);
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let ran = out.status.success() && stdout.trim() == "1";
+        if instant == "accepted by the runtime" {
+            assert!(ran, "the accepted workload ran to its exit code 1: {}", describe(&out));
+        } else {
+            assert!(
+                ran || (out.status.code() == Some(125) && stderr.contains("never started")),
+                "wait must end with the exit code or say it never started: {}",
+                describe(&out)
+            );
+        }
+        f.ok(&["rm", "--force", &name]);
+        assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "rm --force removed the record");
+        f.lose_store();
+        assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "rm --force removed the runtime's object too");
+    }
+}
+
+/// A refusal before anything started leaves no row in `ps -a` and nothing
+/// in the runtime (with the store lost, nothing is found again): here an
+/// input that does not exist.
+pub fn refusals_leave_nothing(t: &Target) {
+    let f = Ferry::new(t);
+    let out = f.run(&["run", f.workload("io-bindings").to_str().expect("utf-8 path")]);
+    assert_eq!(out.status.code(), Some(125), "a missing input must be refused: {}", describe(&out));
+    let rows = f.ok(&["ps", "-a", "-q"]);
+    assert!(rows.is_empty(), "the refusal left a row: {rows}");
+    f.lose_store();
+    assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "a refusal left something in the runtime");
+}
+
+/// `ferry context rm` never strands a workload: it refuses while the
+/// context has a live one (which stays manageable), and with --force stops
+/// it; the context's workloads go with it, runtime objects included (with
+/// the store lost after, nothing is found again).
+pub fn context_rm_strands_nothing(t: &Target) {
+    let f = Ferry::new(t);
+    if t.context_args.is_empty() {
+        f.ok(&["context", "create", "conformance", "--runtime", "local", "--use"]);
+    }
+    let live = f.start(&f.workload("ticker"), &[]);
+    let done = f.start(&f.workload("exit-zero"), &[]);
+    f.wait_state(&done, "ended", LONG);
+    f.ok(&["context", "use", "default"]);
+    let out = f.run(&["context", "rm", "conformance"]);
+    assert_eq!(out.status.code(), Some(125), "a context with a live workload must stay: {}", describe(&out));
+    assert!(stderr(&out).contains("ticker"), "the refusal names the live workload: {}", describe(&out));
+    f.wait_logs(&live, LONG, |o| o.contains("tick"));
+    f.ok(&["context", "rm", "--force", "-t", "2", "conformance"]);
+    assert!(f.ok(&["ps", "-a", "-q"]).is_empty(), "the context's workloads went with it");
+    let out = f.run(&["context", "show", "conformance"]);
+    assert_eq!(out.status.code(), Some(125), "the context is gone: {}", describe(&out));
+    let recreate: Vec<&str> = ["context", "create", "conformance"].into_iter().chain(context_args(t)).collect();
+    f.ok(&recreate);
+    f.lose_store();
+    let found = f.ok(&["--context", "conformance", "ps", "-a", "-q"]);
+    assert!(found.is_empty(), "runtime objects were left behind: {found}");
+}
+
+/// After the store is lost, a plain `ferry ps` finds the workloads of every
+/// context, not only the current one's.
+pub fn rediscovered_in_every_context(t: &Target) {
+    let f = Ferry::new(t);
+    if t.context_args.is_empty() {
+        f.ok(&["context", "create", "conformance", "--runtime", "local", "--use"]);
+    }
+    let id = f.start(&f.workload("ticker"), &[]);
+    f.wait_state(&id, "running", LONG);
+    f.ok(&["context", "use", "default"]);
+    f.lose_store();
+    let out = f.ok(&["ps", "-o", "json"]);
+    let ps: serde_json::Value = serde_json::from_str(&out).expect("ps json");
+    assert_eq!(ps[0]["id"], id.as_str(), "{out}");
+    assert_eq!(ps[0]["context"], "conformance", "{out}");
+    f.ok(&["rm", "--force", &id]);
+}
+
+/// The `context create` arguments of `t`'s runtime.
+fn context_args(t: &Target) -> Vec<&str> {
+    if t.context_args.is_empty() {
+        vec!["--runtime", "local"]
+    } else {
+        t.context_args.iter().map(String::as_str).collect()
+    }
 }

@@ -113,6 +113,13 @@ impl Ferry {
         self.data.path()
     }
 
+    /// Delete the state store, as a lost disk or a new machine would.
+    pub fn lose_store(&self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(self.data_dir().join(format!("ferry/state.db{suffix}")));
+        }
+    }
+
     /// Copy suite workload `name` into the work dir (adding the target's
     /// image) and return its path.
     pub fn workload(&self, name: &str) -> PathBuf {

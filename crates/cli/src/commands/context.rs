@@ -1,5 +1,7 @@
 //! `ferry context create|ls|use|rm|show`.
 
+use std::time::Duration;
+
 use anyhow::Result;
 use ferry_core::context::{Context, ContextSettings};
 use ferry_core::RuntimeKind;
@@ -8,7 +10,7 @@ use crate::app;
 use crate::cli::{ContextCommand, ContextCreateArgs, Format};
 use crate::output::{self, print_json, print_table};
 
-pub fn run(flag: Option<&str>, cmd: ContextCommand) -> Result<u8> {
+pub async fn run(flag: Option<&str>, cmd: ContextCommand) -> Result<u8> {
     let store = app::contexts();
     match cmd {
         ContextCommand::Create(args) => {
@@ -45,8 +47,11 @@ pub fn run(flag: Option<&str>, cmd: ContextCommand) -> Result<u8> {
             store.use_context(&name)?;
             println!("{name}");
         }
-        ContextCommand::Rm { name } => {
-            store.remove(&name)?;
+        ContextCommand::Rm { name, force, grace_secs } => {
+            let engine = app::engine(flag)?;
+            for rec in engine.remove_context(&name, force, Duration::from_secs(grace_secs)).await? {
+                eprintln!("ferry: removed workload {} ({})", rec.name, rec.status);
+            }
             println!("{name}");
         }
         ContextCommand::Show { name, output } => {

@@ -153,6 +153,10 @@ pub async fn up(ctx: Option<&str>, args: UpArgs) -> Result<u8> {
     let engine = app::engine(ctx)?;
     let builder = builder_host(&engine.context);
     let mut workload = load(&args.file)?;
+    // Refused before anything is built or pushed: `up` always runs an image.
+    let mut planned = workload.clone();
+    planned.image.get_or_insert_with(|| "the image of `build:`".to_owned());
+    engine.check(&planned)?;
     if workload.build.is_some() {
         let outcome = build_file(&builder, &args.file, false).await?;
         workload.image = Some(outcome.tag().to_owned());

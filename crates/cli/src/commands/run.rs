@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use ferry_core::engine::Engine;
-use ferry_core::{Handle, LogOptions, Runtime, RuntimeKind, Status};
+use ferry_core::{Handle, LogOptions, Runtime, RuntimeKind, Status, WorkloadId};
 use futures::StreamExt;
 
 use crate::app;
@@ -32,7 +32,7 @@ pub async fn run(ctx: Option<&str>, args: RunArgs) -> Result<u8> {
     }
     // `launch` returned the record refreshed: no need to look it up again.
     let (rec, handle, runtime) = engine.started(rec)?;
-    let status = attach(&engine, &*runtime, &handle, rec.id.as_str()).await?;
+    let status = attach(&engine, &*runtime, &handle, &rec.id).await?;
     // At a terminal, say how it ended (the exit code alone is easy to miss);
     // in scripts only what the exit code cannot tell (killed, OOM, timeout).
     let unusual = matches!(&status, Status::Failed { reason, .. } if !reason.starts_with("exited with code"));
@@ -44,7 +44,7 @@ pub async fn run(ctx: Option<&str>, args: RunArgs) -> Result<u8> {
 
 /// Stream output until the workload ends; Ctrl-C stops it (once) and keeps
 /// streaming until the runtime confirms the end.
-async fn attach(engine: &Engine, runtime: &dyn Runtime, handle: &Handle, id: &str) -> Result<Status> {
+async fn attach(engine: &Engine, runtime: &dyn Runtime, handle: &Handle, id: &WorkloadId) -> Result<Status> {
     let mut logs = runtime.logs(handle, LogOptions { follow: true, tail: None }).await?;
     let mut interrupted = false;
     let ctrl_c = tokio::signal::ctrl_c();
@@ -70,40 +70,19 @@ async fn attach(engine: &Engine, runtime: &dyn Runtime, handle: &Handle, id: &st
     // records it there too, and any later refresh would).
     match runtime.status(handle).await {
         Ok(status) if status.is_terminal() => Ok(status),
-        _ => final_status(engine, id).await,
+        _ => Ok(engine.ended(id).await?.status),
     }
 }
 
-/// `ferry wait`: follow each workload's output without printing it (every
-/// runtime ends that stream when the workload ends), then print its exit code.
+/// `ferry wait`: wait for each workload to end, then print its exit code.
 pub async fn wait(ctx: Option<&str>, args: TargetsArgs) -> Result<u8> {
     let engine = app::engine(ctx)?;
     for q in &args.workloads {
-        let (rec, handle, runtime) = engine.find_started(q).await?;
-        if !rec.status.is_terminal() {
-            let mut output = runtime.logs(&handle, LogOptions { follow: true, tail: Some(0) }).await?;
-            while let Some(line) = output.next().await {
-                line?;
-            }
-        }
-        let status = final_status(&engine, rec.id.as_str()).await?;
+        let status = engine.wait(q).await?.status;
         match status.exit_code() {
             Some(code) => println!("{code}"),
             None => println!("{}", status),
         }
     }
     Ok(0)
-}
-
-/// The end of a workload whose output just ended: the runtime records it at
-/// that moment, or very soon after.
-async fn final_status(engine: &Engine, id: &str) -> Result<Status> {
-    for _ in 0..500 {
-        let rec = engine.find(id).await?;
-        if rec.status.is_terminal() {
-            return Ok(rec.status);
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    anyhow::bail!("workload {id}: output ended but the runtime still reports it running")
 }

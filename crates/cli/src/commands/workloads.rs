@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use ferry_core::store::WorkloadRecord;
 use ferry_core::{LogOptions, Operation, Stats};
 use futures::StreamExt;
@@ -59,8 +59,7 @@ pub async fn ps(ctx: Option<&str>, args: PsArgs) -> Result<u8> {
 
 pub async fn logs(ctx: Option<&str>, args: LogsArgs) -> Result<u8> {
     let engine = app::engine(ctx)?;
-    let (_, handle, runtime) = engine.find_started(&args.workload).await?;
-    let mut stream = runtime.logs(&handle, LogOptions { follow: args.follow, tail: args.tail }).await?;
+    let mut stream = engine.logs(&args.workload, LogOptions { follow: args.follow, tail: args.tail }).await?;
     let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
     while let Some(line) = stream.next().await {
         write_log_line(&line?, args.timestamps, &mut stdout.lock(), &mut stderr.lock())?;
@@ -82,7 +81,7 @@ pub async fn inspect(ctx: Option<&str>, args: TargetsArgs) -> Result<u8> {
     let mut out = Vec::new();
     for q in &args.workloads {
         let record = engine.find(q).await?;
-        let history = engine.store()?.history(&record.id)?;
+        let history = engine.history(&record.id).await?;
         let capabilities = engine.runtime_for(&record).ok().map(|r| r.capabilities());
         out.push(Inspection { record, history, capabilities });
     }
@@ -93,9 +92,7 @@ pub async fn inspect(ctx: Option<&str>, args: TargetsArgs) -> Result<u8> {
 pub async fn stop(ctx: Option<&str>, args: StopArgs) -> Result<u8> {
     let engine = app::engine(ctx)?;
     for q in &args.workloads {
-        let (rec, handle, runtime) = engine.find_started(q).await?;
-        runtime.stop(&handle, Duration::from_secs(args.grace_secs)).await?;
-        let rec = engine.refresh(rec).await?;
+        let rec = engine.stop(q, Duration::from_secs(args.grace_secs)).await?;
         println!("{} {}", rec.name, rec.status);
     }
     Ok(0)
@@ -104,21 +101,7 @@ pub async fn stop(ctx: Option<&str>, args: StopArgs) -> Result<u8> {
 pub async fn rm(ctx: Option<&str>, args: RmArgs) -> Result<u8> {
     let engine = app::engine(ctx)?;
     for q in &args.workloads {
-        let rec = engine.find(q).await?;
-        if rec.status.is_live() && !args.force {
-            bail!("{} is {}; stop it first or use `ferry rm --force`", rec.name, rec.status);
-        }
-        if let Some(handle) = &rec.handle {
-            let runtime = engine.runtime_for(&rec)?;
-            if rec.status.is_live() {
-                runtime.stop(handle, Duration::from_secs(0)).await?;
-            }
-            match runtime.destroy(handle).await {
-                Ok(()) | Err(ferry_core::RuntimeError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        engine.store()?.remove(&rec.id)?;
+        let rec = engine.remove(q, args.force).await?;
         println!("{}", rec.name);
     }
     Ok(0)
@@ -127,15 +110,7 @@ pub async fn rm(ctx: Option<&str>, args: RmArgs) -> Result<u8> {
 pub async fn pause(ctx: Option<&str>, args: TargetsArgs, pause: bool) -> Result<u8> {
     let engine = app::engine(ctx)?;
     for q in &args.workloads {
-        let (rec, handle, runtime) = engine.find_started(q).await?;
-        let op = if pause { Operation::Pause } else { Operation::Resume };
-        runtime.capabilities().require(runtime.kind(), op)?;
-        if pause {
-            runtime.pause(&handle).await?;
-        } else {
-            runtime.resume(&handle).await?;
-        }
-        let rec = engine.refresh(rec).await?;
+        let rec = if pause { engine.pause(q).await? } else { engine.resume(q).await? };
         println!("{} {}", rec.name, rec.status);
     }
     Ok(0)

@@ -271,7 +271,7 @@ pub fn snapshot_files(dir: &Path) -> Result<Vec<PathBuf>, BuildError> {
 pub fn registry_credentials(reference: &Reference) -> Result<Option<DockerCredentials>, RuntimeError> {
     let path = ferry_image::docker_config_path();
     let creds = ferry_image::credentials_for(&path, &reference.registry)
-        .map_err(|e| RuntimeError::Backend(format!("registry credentials: {e}")))?;
+        .map_err(|e| RuntimeError::internal(format!("registry credentials: {e}")))?;
     Ok(creds.map(|c| DockerCredentials {
         username: Some(c.username),
         password: Some(c.password),

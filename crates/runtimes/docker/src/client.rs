@@ -2,7 +2,7 @@
 //! oldest Engine Ferry supports; newer Engines still serve 1.41).
 
 use bollard::{ClientVersion, Docker};
-use ferry_core::{RuntimeError, RuntimeKind};
+use ferry_core::{ErrorKind, RuntimeError, RuntimeKind};
 
 /// The Engine API version Ferry speaks.
 pub const API_VERSION: ClientVersion = ClientVersion { major_version: 1, minor_version: 41 };
@@ -57,6 +57,28 @@ pub fn status_code(e: &bollard::errors::Error) -> Option<u16> {
     }
 }
 
+/// The kind of an Engine error: from its HTTP status when the Engine
+/// answered, else (no connection, a broken stream, a timeout) `Unavailable`.
+pub fn kind_of(e: &bollard::errors::Error) -> ErrorKind {
+    match status_code(e) {
+        Some(404) => ErrorKind::NotFound,
+        Some(304 | 409) => ErrorKind::Conflict,
+        Some(400) => ErrorKind::Invalid,
+        Some(_) => ErrorKind::Internal,
+        None => match e {
+            bollard::errors::Error::JsonDataError { .. } | bollard::errors::Error::JsonSerdeError { .. } => {
+                ErrorKind::Internal
+            }
+            _ => ErrorKind::Unavailable,
+        },
+    }
+}
+
+/// An Engine error while `doing` something, kind kept (see [`kind_of`]).
+pub fn failed(doing: impl std::fmt::Display, e: &bollard::errors::Error) -> RuntimeError {
+    RuntimeError::backend(kind_of(e), format!("docker: {doing}: {}", message(e)))
+}
+
 /// An Engine error for `native_id`: 404 becomes `NotFound`, the rest `Backend`
 /// with what was being done.
 pub fn engine_error(doing: &str, native_id: &str) -> impl FnOnce(bollard::errors::Error) -> RuntimeError {
@@ -66,7 +88,7 @@ pub fn engine_error(doing: &str, native_id: &str) -> impl FnOnce(bollard::errors
         if status_code(&e) == Some(404) {
             RuntimeError::NotFound { runtime: RuntimeKind::Docker, native_id: native_id.clone() }
         } else {
-            RuntimeError::Backend(format!("docker: {doing} {}: {}", short(&native_id), message(&e)))
+            failed(format_args!("{doing} {}", short(&native_id)), &e)
         }
     }
 }
@@ -93,6 +115,17 @@ mod tests {
     fn context_host_wins_over_the_environment() {
         assert_eq!(host_for(Some("tcp://10.0.0.1:2375")), "tcp://10.0.0.1:2375");
         assert!(!host_for(None).is_empty());
+    }
+
+    /// An Engine that cannot be reached is `Unavailable` (a server answers
+    /// 503 and a client may retry), not an internal error.
+    #[tokio::test]
+    async fn an_engine_that_does_not_listen_is_unavailable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let docker = connect(&format!("tcp://127.0.0.1:{port}")).unwrap();
+        let e = docker.ping().await.unwrap_err();
+        assert_eq!(kind_of(&e), ErrorKind::Unavailable, "{e:?}");
+        assert_eq!(failed("pinging", &e).kind(), ErrorKind::Unavailable);
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn create_body(
     env.extend(io_env.into_iter().map(|(k, v)| format!("{k}={v}")));
 
     let spec_json =
-        serde_json::to_string(w).map_err(|e| RuntimeError::Backend(format!("cannot encode the workload: {e}")))?;
+        serde_json::to_string(w).map_err(|e| RuntimeError::internal(format!("cannot encode the workload: {e}")))?;
     let labels: HashMap<String, String> = [
         (LABEL_WORKLOAD, launch.id.to_string()),
         (LABEL_CONTEXT, launch.context.clone()),

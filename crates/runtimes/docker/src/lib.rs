@@ -135,13 +135,12 @@ impl DockerRuntime {
             Ok(i) => i,
             Err(e) if client::status_code(&e) == Some(404) => {
                 pull(&self.docker, image).await?;
-                self.docker.inspect_image(image).await.map_err(|e| {
-                    RuntimeError::Backend(format!("docker: image {image} after pulling: {}", client::message(&e)))
-                })?
+                self.docker
+                    .inspect_image(image)
+                    .await
+                    .map_err(|e| client::failed(format_args!("image {image} after pulling"), &e))?
             }
-            Err(e) => {
-                return Err(RuntimeError::Backend(format!("docker: inspecting image {image}: {}", client::message(&e))))
-            }
+            Err(e) => return Err(client::failed(format_args!("inspecting image {image}"), &e)),
         };
         let labels = inspected.config.and_then(|c| c.labels).unwrap_or_default();
         Ok(ImageFacts { has_ferry_init: labels.contains_key(IMAGE_LABEL_INIT) })
@@ -258,9 +257,7 @@ impl Runtime for DockerRuntime {
             .docker
             .create_container(Some(CreateContainerOptions { name: Some(name.clone()), platform: String::new() }), body)
             .await
-            .map_err(|e| {
-                RuntimeError::Backend(format!("docker: creating container {name}: {}", client::message(&e)))
-            })?;
+            .map_err(|e| client::failed(format_args!("creating container {name}"), &e))?;
         let id = created.id;
         let state = WorkloadState::new(&self.state_root, launch.id.as_str());
         if let Some(t) = w.timeout {
@@ -277,10 +274,19 @@ impl Runtime for DockerRuntime {
                 .docker
                 .remove_container(&id, Some(RemoveContainerOptions { force: true, v: true, link: false }))
                 .await;
-            return Err(RuntimeError::Backend(format!("docker: starting {name}: {}", client::message(&e))));
+            return Err(client::failed(format_args!("starting {name}"), &e));
         }
         let info = self.docker.inspect_container(&id, None).await.map_err(engine_error("inspecting", &id))?;
         Ok(self.handle(launch.id.clone(), &info))
+    }
+
+    /// A container created by a `ferry run` that died before starting it.
+    async fn finish_start(&self, h: &Handle) -> Result<()> {
+        match self.docker.start_container(&h.native_id, None).await {
+            Ok(()) => Ok(()),
+            Err(e) if client::status_code(&e) == Some(304) => Ok(()), // already started
+            Err(e) => Err(engine_error("starting", &h.native_id)(e)),
+        }
     }
 
     async fn status(&self, h: &Handle) -> Result<Status> {
@@ -295,9 +301,11 @@ impl Runtime for DockerRuntime {
         )]
         .into();
         let opts = ListContainersOptions { all: true, filters: Some(filters), ..Default::default() };
-        let summaries = self.docker.list_containers(Some(opts)).await.map_err(|e| {
-            RuntimeError::Backend(format!("docker: listing containers at {}: {}", self.host, client::message(&e)))
-        })?;
+        let summaries = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(|e| client::failed(format_args!("listing containers at {}", self.host), &e))?;
         let mut out = Vec::new();
         for s in summaries {
             let labels = s.labels.clone().unwrap_or_default();
@@ -400,10 +408,7 @@ impl Runtime for DockerRuntime {
 
     /// True when the Engine has the NVIDIA runtime registered (`docker info` → Runtimes).
     async fn gpu_enabled(&self) -> Result<bool> {
-        let info =
-            self.docker.info().await.map_err(|e| {
-                RuntimeError::Backend(format!("docker: info from {}: {}", self.host, client::message(&e)))
-            })?;
+        let info = self.docker.info().await.map_err(|e| client::failed(format_args!("info from {}", self.host), &e))?;
         Ok(info.runtimes.unwrap_or_default().keys().any(|k| k.contains("nvidia")))
     }
 }
@@ -412,7 +417,7 @@ fn not_possible(op: &'static str, h: &Handle, e: bollard::errors::Error) -> Runt
     match client::status_code(&e) {
         Some(404) => RuntimeError::NotFound { runtime: RuntimeKind::Docker, native_id: h.native_id.clone() },
         Some(409) => RuntimeError::NotPossible { operation: op, why: client::message(&e) },
-        _ => RuntimeError::Backend(format!("docker: {op} {}: {}", short(&h.native_id), client::message(&e))),
+        _ => client::failed(format_args!("{op} {}", short(&h.native_id)), &e),
     }
 }
 

@@ -59,7 +59,7 @@ fn read_u64(p: &Path) -> Option<u64> {
 pub async fn from_engine(docker: &Docker, id: &str) -> Result<Stats, RuntimeError> {
     let mut s = docker.stats(id, Some(StatsOptions { stream: false, one_shot: true }));
     let Some(sample) = s.next().await else {
-        return Err(RuntimeError::Backend(format!("docker: no stats for {id}")));
+        return Err(RuntimeError::internal(format!("docker: no stats for {id}")));
     };
     let sample = sample.map_err(engine_error("reading the stats of", id))?;
     let cpu = sample.cpu_stats.and_then(|c| c.cpu_usage).and_then(|u| u.total_usage).unwrap_or(0);

@@ -32,7 +32,7 @@ pub struct TimeoutPlan {
 
 /// Start the detached supervisor for `plan` (`exe __docker-timeout <dir>`).
 pub fn spawn(exe: &Path, state: &WorkloadState, plan: &TimeoutPlan) -> Result<(), RuntimeError> {
-    let json = serde_json::to_string(plan).map_err(|e| RuntimeError::Backend(e.to_string()))?;
+    let json = serde_json::to_string(plan).map_err(|e| RuntimeError::internal(e.to_string()))?;
     state.write(&state.timeout_plan(), &json)?;
     let err =
         std::fs::File::create(state.supervisor_err()).map_err(RuntimeError::io("cannot create supervisor.err"))?;
@@ -61,7 +61,7 @@ pub async fn supervise(dir: &Path) -> Result<(), RuntimeError> {
     let text = std::fs::read_to_string(state.timeout_plan())
         .map_err(RuntimeError::io(format!("cannot read {}", state.timeout_plan().display())))?;
     let plan: TimeoutPlan =
-        serde_json::from_str(&text).map_err(|e| RuntimeError::Backend(format!("timeout.json: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| RuntimeError::internal(format!("timeout.json: {e}")))?;
     let docker = client::connect(&plan.host)?;
     let timeout = Duration::from_millis(plan.timeout_ms);
     loop {

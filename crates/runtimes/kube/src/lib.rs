@@ -45,8 +45,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ferry_core::{
-    engine, Capabilities, Handle, Launch, LogOptions, LogStream, Operation, Result, Runtime, RuntimeError, RuntimeKind,
-    Stats, Status, WorkloadId,
+    engine, Capabilities, ErrorKind, Handle, Launch, LogOptions, LogStream, Operation, Result, Runtime, RuntimeError,
+    RuntimeKind, Stats, Status, WorkloadId,
 };
 use futures::stream::BoxStream;
 use futures::StreamExt;
@@ -80,7 +80,10 @@ impl From<KubeError> for RuntimeError {
     fn from(e: KubeError) -> Self {
         match e {
             KubeError::Invalid(m) => RuntimeError::InvalidWorkload(m),
-            other => RuntimeError::Backend(other.to_string()),
+            KubeError::Render(_) => RuntimeError::backend(ErrorKind::Invalid, e.to_string()),
+            KubeError::Config(_) => RuntimeError::backend(ErrorKind::Invalid, e.to_string()),
+            KubeError::Api(ref api) => RuntimeError::backend(api_kind(api), e.to_string()),
+            KubeError::Backend(_) => RuntimeError::internal(e.to_string()),
         }
     }
 }
@@ -114,6 +117,22 @@ fn describe(e: &kube::Error) -> String {
         cause = c.source();
     }
     parts.join(": ").replace('\n', " ")
+}
+
+/// The kind of an API server error: from its status when it answered,
+/// else (no connection, TLS, a timeout) `Unavailable`.
+fn api_kind(e: &kube::Error) -> ErrorKind {
+    match e {
+        kube::Error::Api(s) => match s.code {
+            404 => ErrorKind::NotFound,
+            409 => ErrorKind::Conflict,
+            400 | 422 => ErrorKind::Invalid,
+            401 | 403 | 429 | 503 => ErrorKind::Unavailable,
+            _ => ErrorKind::Internal,
+        },
+        kube::Error::SerdeError(_) => ErrorKind::Internal,
+        _ => ErrorKind::Unavailable,
+    }
 }
 
 fn is_not_found(e: &kube::Error) -> bool {
@@ -158,7 +177,7 @@ impl Target {
             Some("deployment") => ObjectKind::Deployment,
             Some("job") | None => ObjectKind::Job,
             Some(other) => {
-                return Err(RuntimeError::Backend(format!("unknown kubernetes object kind {other:?} in handle")))
+                return Err(RuntimeError::internal(format!("unknown kubernetes object kind {other:?} in handle")))
             }
         };
         // native_id is `<namespace>/<name>`, so `ferry ps -o wide` shows the namespace.

@@ -177,7 +177,7 @@ impl Runtime for LocalRuntime {
         let (_, st, pid) = self.running_state(h, "stats")?;
         match &st.cgroup {
             Some(cg) => {
-                let s = cg.stats().map_err(|e| RuntimeError::Backend(e.to_string()))?;
+                let s = cg.stats().map_err(|e| RuntimeError::internal(e.to_string()))?;
                 Ok(Stats {
                     cpu_usage_ns: s.cpu_usage_ns,
                     memory_bytes: s.memory_bytes,
@@ -228,7 +228,7 @@ impl Runtime for LocalRuntime {
                 }
             }
             if Instant::now() > deadline {
-                return Err(RuntimeError::Backend(format!(
+                return Err(RuntimeError::internal(format!(
                     "workload {} did not end after SIGKILL; its monitor may be stuck (see {})",
                     h.workload.short(),
                     wd.monitor_err().display()
@@ -252,9 +252,17 @@ impl Runtime for LocalRuntime {
 
     async fn pause(&self, h: &Handle) -> Result<()> {
         let (wd, st, pid) = self.running_state(h, "pause")?;
-        match &st.cgroup {
-            Some(cg) if cg.can_freeze() => cg.freeze().map_err(|e| RuntimeError::Backend(e.to_string()))?,
-            _ => killpg(pid, Signal::SIGSTOP).map_err(|e| RuntimeError::Backend(format!("SIGSTOP: {e}")))?,
+        // Freezing polls the cgroup (up to its timeout): off the async workers.
+        let cgroup = st.cgroup;
+        let frozen = tokio::task::spawn_blocking(move || match &cgroup {
+            Some(cg) if cg.can_freeze() => cg.freeze().map_err(|e| RuntimeError::internal(e.to_string())),
+            _ => killpg(pid, Signal::SIGSTOP).map_err(|e| RuntimeError::internal(format!("SIGSTOP: {e}"))),
+        })
+        .await;
+        match frozen {
+            Ok(done) => done?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(RuntimeError::internal(format!("pause: {e}"))),
         }
         std::fs::write(wd.paused_marker(), b"").map_err(RuntimeError::io("write paused marker"))
     }
@@ -265,8 +273,8 @@ impl Runtime for LocalRuntime {
             return Err(RuntimeError::NotPossible { operation: "resume", why: format!("workload is {}", st.status) });
         }
         match &st.cgroup {
-            Some(cg) if cg.can_freeze() => cg.thaw().map_err(|e| RuntimeError::Backend(e.to_string()))?,
-            _ => killpg(pid, Signal::SIGCONT).map_err(|e| RuntimeError::Backend(format!("SIGCONT: {e}")))?,
+            Some(cg) if cg.can_freeze() => cg.thaw().map_err(|e| RuntimeError::internal(e.to_string()))?,
+            _ => killpg(pid, Signal::SIGCONT).map_err(|e| RuntimeError::internal(format!("SIGCONT: {e}")))?,
         }
         std::fs::remove_file(wd.paused_marker()).map_err(RuntimeError::io("remove paused marker"))
     }

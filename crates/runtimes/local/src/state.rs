@@ -170,7 +170,7 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> Result<(), Run
     static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = path.with_extension(format!("tmp{}-{n}", std::process::id()));
-    let body = serde_json::to_vec_pretty(value).map_err(|e| RuntimeError::Backend(e.to_string()))?;
+    let body = serde_json::to_vec_pretty(value).map_err(|e| RuntimeError::internal(e.to_string()))?;
     let mut f = std::fs::File::create(&tmp).map_err(RuntimeError::io(format!("cannot write {}", tmp.display())))?;
     f.write_all(&body).map_err(RuntimeError::io(format!("cannot write {}", tmp.display())))?;
     drop(f);
@@ -220,7 +220,7 @@ pub fn remove_replaced(dir: &Path) {
 
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, RuntimeError> {
     let body = std::fs::read(path).map_err(RuntimeError::io(format!("cannot read {}", path.display())))?;
-    serde_json::from_slice(&body).map_err(|e| RuntimeError::Backend(format!("{} is corrupt: {e}", path.display())))
+    serde_json::from_slice(&body).map_err(|e| RuntimeError::internal(format!("{} is corrupt: {e}", path.display())))
 }
 
 #[cfg(test)]

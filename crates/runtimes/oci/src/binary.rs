@@ -50,7 +50,7 @@ impl RuntimeBinary {
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())
         } else {
-            Err(RuntimeError::Backend(format!(
+            Err(RuntimeError::internal(format!(
                 "{} {what} failed ({}): {}",
                 self.name(),
                 out.status,
@@ -97,7 +97,7 @@ impl RuntimeBinary {
     /// `<binary> state <id>` as JSON (`status`: created, running, paused, stopped).
     pub fn state(&self, id: &str) -> Result<serde_json::Value, RuntimeError> {
         let out = self.run("state", ["state", id])?;
-        serde_json::from_str(&out).map_err(|e| RuntimeError::Backend(format!("{} state: bad JSON: {e}", self.name())))
+        serde_json::from_str(&out).map_err(|e| RuntimeError::internal(format!("{} state: bad JSON: {e}", self.name())))
     }
 
     /// `<binary> --version`, first line.

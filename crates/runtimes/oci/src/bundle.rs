@@ -53,7 +53,7 @@ pub struct BundleOptions {
 }
 
 fn bad(e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Backend(format!("cannot build the OCI spec: {e}"))
+    RuntimeError::internal(format!("cannot build the OCI spec: {e}"))
 }
 
 /// The final argv of the container's process.

@@ -90,7 +90,7 @@ struct CheckpointMeta {
 }
 
 fn backend(e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Backend(e.to_string())
+    RuntimeError::internal(e.to_string())
 }
 
 impl OciRuntime {
@@ -459,7 +459,7 @@ impl Runtime for OciRuntime {
                 killed = true;
             }
             if started.elapsed() >= grace + Duration::from_secs(10) {
-                return Err(RuntimeError::Backend(format!(
+                return Err(RuntimeError::internal(format!(
                     "workload {} did not end within {}s of SIGKILL (see {})",
                     h.workload.short(),
                     10,

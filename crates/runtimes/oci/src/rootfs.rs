@@ -58,7 +58,7 @@ impl Rootfs {
 
 /// Prepare the rootfs of a container in `dir` (`dir/rootfs`, `dir/upper`, `dir/work`).
 pub fn prepare(store: &ImageStore, img: &Image, dir: &Path) -> Result<(Rootfs, Option<String>), RuntimeError> {
-    let backend = |e: ferry_image::StoreError| RuntimeError::Backend(e.to_string());
+    let backend = |e: ferry_image::StoreError| RuntimeError::internal(e.to_string());
     let target = dir.join("rootfs");
     let upper = dir.join("upper");
     let work = dir.join("work");
@@ -99,7 +99,7 @@ fn mount_overlay(lower: &[PathBuf], upper: &Path, work: &Path, target: &Path) ->
         Err(nix::errno::Errno::EINVAL) => mount(&data),
         other => other,
     }
-    .map_err(|e| RuntimeError::Backend(format!("mount overlay on {}: {e}", target.display())))
+    .map_err(|e| RuntimeError::internal(format!("mount overlay on {}: {e}", target.display())))
 }
 
 /// Whether a filesystem is mounted on `target`: an overlay has a device of

@@ -51,8 +51,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use ferry_core::context::ContextSettings;
 use ferry_core::{
-    engine, Capabilities, Handle, Launch, LogOptions, LogStream, Result, Runtime, RuntimeError, RuntimeKind, Stats,
-    Status, WorkloadId,
+    engine, Capabilities, ErrorKind, Handle, Launch, LogOptions, LogStream, Result, Runtime, RuntimeError, RuntimeKind,
+    Stats, Status, WorkloadId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -80,7 +80,9 @@ impl From<SlurmError> for RuntimeError {
         match e {
             SlurmError::Invalid(m) => RuntimeError::InvalidWorkload(m),
             SlurmError::Io(context, source) => RuntimeError::Io { context, source },
-            other => RuntimeError::Backend(other.to_string()),
+            SlurmError::Config(_) => RuntimeError::backend(ErrorKind::Invalid, e.to_string()),
+            SlurmError::Ssh(_) => RuntimeError::backend(ErrorKind::Unavailable, e.to_string()),
+            SlurmError::Command { .. } => RuntimeError::internal(e.to_string()),
         }
     }
 }
@@ -329,6 +331,101 @@ impl SlurmRuntime {
     }
 }
 
+impl SlurmRuntime {
+    /// The jobs in Slurm's queue (live, or ended less than MinJobAge ago).
+    async fn list_queued(&self) -> Result<Vec<(Handle, Status)>> {
+        let queue = self.poller.queue().await?;
+        let root = self.workdir_root().await?;
+        let mut jobs: Vec<(String, WorkloadId)> =
+            queue.values().filter_map(|e| script::workload_id_of(&e.name).map(|id| (e.job_id.clone(), id))).collect();
+        jobs.sort();
+        let dirs: Vec<String> = jobs.iter().map(|(_, id)| format!("{root}/{id}")).collect();
+        let metas = read_metas(&self.exec, &dirs).await?;
+        let mut out = Vec::new();
+        for ((job_id, id), dir) in jobs.into_iter().zip(dirs) {
+            let Some(meta) = metas.get(&dir) else { continue };
+            if meta.context != self.context || meta.id != id.as_str() {
+                continue;
+            }
+            out.extend(self.found(id, job_id, &dir, meta).await?);
+        }
+        Ok(out)
+    }
+
+    /// Ended jobs that Slurm no longer lists (it forgets them MinJobAge after
+    /// their end) but whose job folders remain: found from the folder's
+    /// `ferry.json` and the `result` the job wrote with its end (job id
+    /// included). Workloads in `skip` are left out unread.
+    async fn list_forgotten(&self, skip: &HashSet<WorkloadId>) -> Result<Vec<(Handle, Status)>> {
+        let root = self.workdir_root().await?;
+        let dirs: Vec<String> = self
+            .job_dir_names(&root)
+            .await?
+            .into_iter()
+            .filter(|name| name.parse::<WorkloadId>().is_ok_and(|id| !skip.contains(&id)))
+            .map(|name| format!("{root}/{name}"))
+            .collect();
+        let metas = read_metas(&self.exec, &dirs).await?;
+        let facts = poller::read_facts(&self.exec, &dirs).await?;
+        let mut out = Vec::new();
+        for (dir, meta) in &metas {
+            let Some(job_id) = facts.get(dir).and_then(|f| f.job_id.clone()) else { continue };
+            let Ok(id) = meta.id.parse::<WorkloadId>() else { continue };
+            if meta.context != self.context || !dir.ends_with(meta.id.as_str()) {
+                continue;
+            }
+            out.extend(self.found(id, job_id, dir, meta).await?);
+        }
+        Ok(out)
+    }
+
+    /// A job found by `list()` in folder `dir`, with its status; `None` if
+    /// Slurm and its folder no longer know it.
+    async fn found(
+        &self,
+        id: WorkloadId,
+        job_id: String,
+        dir: &str,
+        meta: &JobMeta,
+    ) -> Result<Option<(Handle, Status)>> {
+        let mut details = BTreeMap::from([(D_WORKDIR.to_string(), dir.to_owned())]);
+        details.insert(engine::DETAIL_NAME.into(), meta.name.clone());
+        details.insert(engine::DETAIL_SPEC.into(), serde_json::to_string(&meta.spec).unwrap_or_default());
+        let h = Handle { runtime: RuntimeKind::Slurm, workload: id, native_id: job_id, details };
+        match self.observe(&h).await {
+            Ok(s) => Ok(Some((h, s))),
+            Err(RuntimeError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The names in the job folders' root (local reads, or one shell call over ssh).
+    async fn job_dir_names(&self, root: &str) -> Result<Vec<String>> {
+        if !self.exec.is_remote() {
+            let Ok(entries) = std::fs::read_dir(root) else { return Ok(Vec::new()) };
+            return Ok(entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect());
+        }
+        let out = self.exec.sh("cd \"$1\" 2>/dev/null && ls -1A; true", &[root.to_owned()]).await?;
+        Ok(out.stdout_text().lines().map(str::to_owned).collect())
+    }
+
+    /// Remove a workload's job folder, `<root>/<workload id>` and never
+    /// anything else, where the jobs run (locally or over ssh).
+    async fn remove_job_dir(&self, id: &WorkloadId) -> Result<()> {
+        let root = self.workdir_root().await?;
+        let dir = format!("{root}/{}", id.as_str());
+        if self.exec.is_remote() {
+            let out = self.exec.sh("rm -rf -- \"$1\"", std::slice::from_ref(&dir)).await?;
+            if !out.success() {
+                return Err(SlurmError::Command { command: format!("rm -rf {dir}"), message: out.stderr_text() }.into());
+            }
+        } else if Path::new(&dir).exists() {
+            std::fs::remove_dir_all(&dir).map_err(RuntimeError::io(format!("cannot remove {dir}")))?;
+        }
+        Ok(())
+    }
+}
+
 /// `<state_dir>/ssh`, or a short per-user directory under /tmp when that
 /// path is too long for a unix socket.
 fn short_control_dir(state_dir: &Path) -> PathBuf {
@@ -375,7 +472,7 @@ impl Runtime for SlurmRuntime {
             context: launch.context.clone(),
             spec: launch.workload.clone(),
         };
-        let meta_json = serde_json::to_string_pretty(&meta).map_err(|e| RuntimeError::Backend(e.to_string()))?;
+        let meta_json = serde_json::to_string_pretty(&meta).map_err(|e| RuntimeError::internal(e.to_string()))?;
         let script_path = format!("{}/job.sh", plan.workdir);
         let out = if self.exec.is_remote() {
             if !plan.uploads.is_empty() {
@@ -413,7 +510,7 @@ mkdir -p "$wd" "$@" && printf '%s\n' "$meta" > "$wd/ferry.json" && cat > "$wd/jo
         let text = out.stdout_text();
         let job_id = text.trim().split(';').next().unwrap_or_default().to_owned();
         if job_id.is_empty() || !job_id.bytes().all(|b| b.is_ascii_digit() || b == b'_') {
-            return Err(RuntimeError::Backend(format!("sbatch printed no job id: {text:?}")));
+            return Err(RuntimeError::internal(format!("sbatch printed no job id: {text:?}")));
         }
         self.poller.invalidate().await;
         self.poller.submitted(&job_id).await;
@@ -432,29 +529,19 @@ mkdir -p "$wd" "$@" && printf '%s\n' "$meta" > "$wd/ferry.json" && cat > "$wd/jo
     }
 
     async fn list(&self) -> Result<Vec<(Handle, Status)>> {
-        let queue = self.poller.queue().await?;
-        let root = self.workdir_root().await?;
-        let mut jobs: Vec<(String, WorkloadId)> =
-            queue.values().filter_map(|e| script::workload_id_of(&e.name).map(|id| (e.job_id.clone(), id))).collect();
-        jobs.sort();
-        let dirs: Vec<String> = jobs.iter().map(|(_, id)| format!("{root}/{id}")).collect();
-        let metas = read_metas(&self.exec, &dirs).await?;
-        let mut out = Vec::new();
-        for ((job_id, id), dir) in jobs.into_iter().zip(dirs) {
-            let Some(meta) = metas.get(&dir) else { continue };
-            if meta.context != self.context || meta.id != id.as_str() {
-                continue;
-            }
-            let mut details = BTreeMap::from([(D_WORKDIR.to_string(), dir.clone())]);
-            details.insert(engine::DETAIL_NAME.into(), meta.name.clone());
-            details.insert(engine::DETAIL_SPEC.into(), serde_json::to_string(&meta.spec).unwrap_or_default());
-            let h = Handle { runtime: RuntimeKind::Slurm, workload: id, native_id: job_id, details };
-            match self.observe(&h).await {
-                Ok(s) => out.push((h, s)),
-                Err(RuntimeError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let mut out = self.list_queued().await?;
+        let queued: HashSet<WorkloadId> = out.iter().map(|(h, _)| h.workload.clone()).collect();
+        out.extend(self.list_forgotten(&queued).await?);
+        Ok(out)
+    }
+
+    /// Job folders of known workloads are not even read.
+    async fn list_unknown(&self, known: &HashSet<WorkloadId>) -> Result<Vec<(Handle, Status)>> {
+        let mut out = self.list_queued().await?;
+        let mut skip = known.clone();
+        skip.extend(out.iter().map(|(h, _)| h.workload.clone()));
+        out.retain(|(h, _)| !known.contains(&h.workload));
+        out.extend(self.list_forgotten(&skip).await?);
         Ok(out)
     }
 
@@ -576,18 +663,15 @@ mkdir -p "$wd" "$@" && printf '%s\n' "$meta" > "$wd/ferry.json" && cat > "$wd/jo
                 ));
             }
         }
-        let root = self.workdir_root().await?;
-        // Only ever remove `<root>/<workload id>`.
-        let dir = format!("{root}/{}", h.workload.as_str());
-        if self.exec.is_remote() {
-            let out = self.exec.sh("rm -rf -- \"$1\"", std::slice::from_ref(&dir)).await?;
-            if !out.success() {
-                return Err(SlurmError::Command { command: format!("rm -rf {dir}"), message: out.stderr_text() }.into());
-            }
-        } else if Path::new(&dir).exists() {
-            std::fs::remove_dir_all(&dir).map_err(RuntimeError::io(format!("cannot remove {dir}")))?;
-        }
+        self.remove_job_dir(&h.workload).await?;
         status.map(|_| ())
+    }
+
+    /// A refused submission (sbatch failed) leaves no job folder behind.
+    async fn discard(&self, launch: &Launch) {
+        if let Err(e) = self.remove_job_dir(&launch.id).await {
+            tracing::warn!("cannot remove the job folder of refused workload {}: {e}", launch.id);
+        }
     }
 
     async fn pause(&self, h: &Handle) -> Result<()> {

@@ -110,12 +110,16 @@ pub struct WorkdirFacts {
     pub exit_code: Option<i32>,
     pub reason: Option<String>,
     pub stop_requested: bool,
+    /// The job id the job wrote with its end.
+    pub job_id: Option<String>,
 }
 
 pub fn parse_result_file(text: &str, facts: &mut WorkdirFacts) {
     for line in text.lines() {
         if let Some(v) = line.strip_prefix("exit=") {
             facts.exit_code = v.trim().parse().ok();
+        } else if let Some(v) = line.strip_prefix("job=") {
+            facts.job_id = Some(v.trim().to_owned()).filter(|j| !j.is_empty() && j.bytes().all(|b| b.is_ascii_digit()));
         } else if let Some(v) = line.strip_prefix("reason=") {
             facts.reason = Some(v.to_owned()).filter(|r| !r.is_empty());
         } else if line == "stop-requested" {
@@ -250,8 +254,12 @@ mod tests {
         assert_eq!(final_status(&rec("CANCELLED", 0, 15), &none), Status::Cancelled);
         let stopped = WorkdirFacts { stop_requested: true, ..Default::default() };
         assert_eq!(final_status(&rec("COMPLETED", 0, 0), &stopped), Status::Cancelled);
-        let timed =
-            WorkdirFacts { exit_code: Some(124), reason: Some("timed out after 1s".into()), stop_requested: false };
+        let timed = WorkdirFacts {
+            exit_code: Some(124),
+            reason: Some("timed out after 1s".into()),
+            stop_requested: false,
+            job_id: None,
+        };
         assert_eq!(
             final_status(&rec("FAILED", 124, 0), &timed),
             Status::Failed { exit_code: Some(124), reason: "timed out after 1s".into() }

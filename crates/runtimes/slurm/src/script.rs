@@ -13,7 +13,8 @@
 //!
 //! The body runs the command under a small wrapper that implements Ferry's
 //! `retries` and exact `timeout` (Slurm's `--time` has minute granularity and
-//! is set as a backstop), and writes `exit=` / `reason=` into
+//! is set as a backstop), and writes `exit=` / `reason=` / `job=` (its job id,
+//! to find it again once Slurm forgot it) into
 //! `<workdir>/result` so a timeout or a signal can be named.
 
 use std::fmt::Write as _;
@@ -283,7 +284,7 @@ pub fn render(launch: &Launch, s: &RenderSettings) -> Result<JobPlan, SlurmError
 /// The command runs in the background so that the shell can wait again after
 /// a TERM from `scancel` and record how the command really ended.
 const WRAPPER: &str = r#"ferry_finish() {
-    printf 'exit=%s\nreason=%s\n' "$1" "$2" > "$ferry_wd/result"
+    printf 'exit=%s\nreason=%s\njob=%s\n' "$1" "$2" "${SLURM_JOB_ID:-}" > "$ferry_wd/result"
     exit "$1"
 }
 cd "$ferry_cwd" || ferry_finish 1 "cannot enter the working directory $ferry_cwd"

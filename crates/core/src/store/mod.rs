@@ -13,62 +13,34 @@
 //!
 //! Nothing decoded from a row can panic: a row that no longer parses becomes
 //! [`StoreError::Corrupt`], naming the workload and the column.
+//!
+//! This store holds workloads only, and owns its file's `user_version`. A
+//! front end with tables of its own (the server's tenants, queue and
+//! workflows) keeps them in a database of its own, with its own migrations.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use chrono::{DateTime, Utc};
 use ferry_spec::Workload;
-use rusqlite::config::DbConfig;
-use rusqlite::types::ValueRef;
-use rusqlite::{params, Connection, ErrorCode, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
 use crate::context::did_you_mean;
-use crate::{paths, Handle, RuntimeKind, Status, WorkloadId};
+use crate::{paths, ErrorKind, Handle, RuntimeKind, Status, WorkloadId};
 
-/// How long a writer waits for another process's transaction to finish.
-pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// WAL size (in 4 KiB pages) at which a commit checkpoints it (SQLite's default is 1000).
-const WAL_CHECKPOINT_PAGES: i64 = 256;
+mod busy;
+mod pool;
+mod reservation;
+mod row;
+mod schema;
 
-/// Schema migrations; entry `i` takes `user_version` from `i` to `i + 1`.
-/// Append only: never edit a migration that has shipped.
-pub const MIGRATIONS: &[&str] = &[
-    // 1: workloads and their status history.
-    r#"
-    CREATE TABLE workloads (
-        id         TEXT PRIMARY KEY,
-        name       TEXT NOT NULL,
-        context    TEXT NOT NULL,
-        runtime    TEXT NOT NULL,
-        handle     TEXT,              -- JSON Handle, once started
-        spec       TEXT NOT NULL,     -- JSON ferry_spec::Workload
-        spec_path  TEXT,
-        created_at TEXT NOT NULL,     -- RFC 3339 UTC, microseconds
-        status     TEXT NOT NULL,     -- JSON Status
-        live       INTEGER NOT NULL,  -- 1 while pending/running/paused: the unique-name rule
-        exit_code  INTEGER,
-        updated_at TEXT NOT NULL
-    );
-    CREATE INDEX workloads_name ON workloads(name);
-    CREATE INDEX workloads_created ON workloads(created_at);
-    CREATE TABLE status_events (
-        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-        workload_id TEXT NOT NULL REFERENCES workloads(id) ON DELETE CASCADE,
-        status      TEXT NOT NULL,
-        exit_code   INTEGER,
-        at          TEXT NOT NULL
-    );
-    CREATE INDEX status_events_workload ON status_events(workload_id);
-    "#,
-    // 2: `ferry ps` and the unique-name check read only live workloads; with
-    // thousands of finished ones, finding the few live rows must not scan them.
-    r#"
-    CREATE INDEX workloads_live ON workloads(live, name) WHERE live = 1;
-    "#,
-];
+pub use busy::BUSY_TIMEOUT;
+pub use reservation::Reservation;
+pub use schema::MIGRATIONS;
+
+use pool::{Pool, PooledConnection, WAL_CHECKPOINT_PAGES};
+use row::{decode_status, fmt_time, insert_row, known_exit_code, parse_time, to_json, RawRow, COLUMNS};
 
 /// Everything that can go wrong with the store, worded for the terminal.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +64,21 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl StoreError {
+    /// What kind of failure this is, for a protocol's status code.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            StoreError::NotFound { .. } => ErrorKind::NotFound,
+            StoreError::Ambiguous { .. } => ErrorKind::Invalid,
+            StoreError::NameInUse { .. } => ErrorKind::Conflict,
+            StoreError::Sqlite(e) if busy::is_busy(e) => ErrorKind::Unavailable,
+            StoreError::TooNew { .. } => ErrorKind::Unavailable,
+            StoreError::Io { source, .. } => ErrorKind::of_io(source),
+            StoreError::Sqlite(_) | StoreError::Corrupt { .. } => ErrorKind::Internal,
+        }
+    }
 }
 
 fn not_found_message(query: &str, suggestion: Option<&str>) -> String {
@@ -148,138 +135,18 @@ pub struct NewWorkload {
     pub spec_path: Option<PathBuf>,
 }
 
-/// A connection to the state store. `Sync`: a mutex serializes this
-/// process's use of the one connection; other processes open their own.
+/// A connection to the state store: cheap to clone (clones share this
+/// process's connections), `Send` and `Sync`. Each call checks a connection
+/// out for its duration; other processes open their own.
+#[derive(Clone)]
 pub struct Store {
-    conn: Mutex<Connection>,
-    path: PathBuf,
+    pool: Arc<Pool>,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("path", &self.path).finish()
+        f.debug_struct("Store").field("path", &self.path()).finish()
     }
-}
-
-const COLUMNS: &str = "id, name, context, runtime, handle, spec, spec_path, created_at, status, updated_at";
-
-/// A row as SQLite returned it, before any decoding that could fail.
-struct RawRow {
-    id: String,
-    name: String,
-    context: String,
-    runtime: String,
-    handle: Option<String>,
-    spec: String,
-    spec_path: Option<Vec<u8>>,
-    created_at: String,
-    status: String,
-    updated_at: String,
-}
-
-impl RawRow {
-    fn from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
-        Ok(RawRow {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            context: r.get(2)?,
-            runtime: r.get(3)?,
-            handle: r.get(4)?,
-            spec: r.get(5)?,
-            spec_path: bytes_of(r.get_ref(6)?),
-            created_at: r.get(7)?,
-            status: r.get(8)?,
-            updated_at: r.get(9)?,
-        })
-    }
-
-    fn decode(self) -> Result<WorkloadRecord> {
-        let id: WorkloadId = self.id.parse().map_err(|e| corrupt(&self.id, "id", e))?;
-        let runtime: RuntimeKind = self.runtime.parse().map_err(|e| corrupt(&self.id, "runtime", e))?;
-        let handle = match &self.handle {
-            Some(h) => Some(serde_json::from_str(h).map_err(|e| corrupt(&self.id, "handle", e))?),
-            None => None,
-        };
-        let spec = serde_json::from_str(&self.spec).map_err(|e| corrupt(&self.id, "spec", e))?;
-        let status = decode_status(&self.id, "status", &self.status)?;
-        Ok(WorkloadRecord {
-            created_at: parse_time(&self.id, "created_at", &self.created_at)?,
-            updated_at: parse_time(&self.id, "updated_at", &self.updated_at)?,
-            id,
-            name: self.name,
-            context: self.context,
-            runtime,
-            handle,
-            spec,
-            spec_path: self.spec_path.map(path_from_bytes),
-            status,
-        })
-    }
-}
-
-fn corrupt(id: &str, column: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt { what: format!("workload {id}: column {column} cannot be read: {e}") }
-}
-
-fn decode_status(id: &str, column: &str, json: &str) -> Result<Status> {
-    serde_json::from_str(json).map_err(|e| corrupt(id, column, e))
-}
-
-fn parse_time(id: &str, column: &str, s: &str) -> Result<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).map_err(|e| corrupt(id, column, e))
-}
-
-/// Fixed-width RFC 3339, so text order is time order.
-fn fmt_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn to_json<T: Serialize>(v: &T) -> Result<String> {
-    // Our own types always serialize; a failure here is a bug worth reporting, not a panic.
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt { what: format!("cannot encode a value: {e}") })
-}
-
-/// The exit code as the runtime reported it (none for cancelled or unknown).
-fn known_exit_code(s: &Status) -> Option<i32> {
-    match s {
-        Status::Succeeded => Some(0),
-        Status::Failed { exit_code, .. } => *exit_code,
-        _ => None,
-    }
-}
-
-fn bytes_of(v: ValueRef<'_>) -> Option<Vec<u8>> {
-    match v {
-        ValueRef::Text(b) | ValueRef::Blob(b) => Some(b.to_vec()),
-        _ => None,
-    }
-}
-
-/// Paths go in as UTF-8 text when they are, as raw bytes otherwise: no path is mangled.
-fn path_to_sql(p: &Path) -> rusqlite::types::Value {
-    use rusqlite::types::Value;
-    match p.to_str() {
-        Some(s) => Value::Text(s.to_owned()),
-        #[cfg(unix)]
-        None => Value::Blob(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec()),
-        #[cfg(not(unix))]
-        None => Value::Text(p.to_string_lossy().into_owned()),
-    }
-}
-
-fn path_from_bytes(b: Vec<u8>) -> PathBuf {
-    #[cfg(unix)]
-    {
-        PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(b))
-    }
-    #[cfg(not(unix))]
-    {
-        PathBuf::from(String::from_utf8_lossy(&b).into_owned())
-    }
-}
-
-fn is_busy(e: &rusqlite::Error) -> bool {
-    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
 }
 
 impl Store {
@@ -311,32 +178,20 @@ impl Store {
         std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         opts.open(path).map_err(|source| StoreError::Io { action: "cannot open", path: path.to_path_buf(), source })?;
 
-        let conn = Connection::open(path)?;
-        conn.busy_handler(Some(wait_while_busy))?;
-        // Switching to WAL needs a brief exclusive lock; when many processes open
-        // a brand-new file at once, retry instead of failing.
-        retry_busy(|| {
-            conn.pragma_update(None, "journal_mode", "WAL")?;
-            conn.pragma_update(None, "synchronous", "NORMAL")?; // safe with WAL; commits survive crashes
-            conn.pragma_update(None, "foreign_keys", "ON")?;
-            // Every `ferry` command is a short-lived process. By default the
-            // last connection to close checkpoints the WAL into the database
-            // and deletes it, and the next one re-creates it: four fsyncs per
-            // command. Keep the WAL instead (the next opener reads it back):
-            // a monitor that has recorded its workload's end empties it
-            // (`checkpoint`), and otherwise a commit checkpoints every
-            // WAL_CHECKPOINT_PAGES pages.
-            conn.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
-            conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)
-        })?;
-        let mut store = Store { conn: Mutex::new(conn), path: path.to_path_buf() };
-        store.migrate()?;
+        let mut conn = pool::connect(path, true)?;
+        schema::migrate(&mut conn, path)?;
+        let store = Store { pool: Pool::new(path.to_path_buf(), conn) };
         restrict_permissions(path);
         Ok(store)
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.pool.path()
+    }
+
+    /// A connection for one call.
+    fn conn(&self) -> Result<PooledConnection> {
+        self.pool.get()
     }
 
     /// Copy what the write-ahead log holds into the database and empty the
@@ -350,7 +205,7 @@ impl Store {
     /// emptied (not when the wait ran out).
     pub fn checkpoint(&self) -> Result<bool> {
         let (busy, log, copied): (i64, i64, i64) =
-            self.conn().query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            self.conn()?.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(busy == 0 && log == copied)
     }
 
@@ -358,44 +213,13 @@ impl Store {
     /// `WAL_CHECKPOINT_PAGES` (of SQLite's default 4 KiB), so that a monitor
     /// does it only every so many workloads. Returns whether it did.
     pub fn checkpoint_if_long(&self) -> Result<bool> {
-        let mut wal = self.path.clone().into_os_string();
+        let mut wal = self.path().to_path_buf().into_os_string();
         wal.push("-wal");
         let long = std::fs::metadata(&wal).is_ok_and(|m| m.len() > (WAL_CHECKPOINT_PAGES as u64 / 2) * 4096);
         if long {
             self.checkpoint()?;
         }
         Ok(long)
-    }
-
-    /// The connection; a panic elsewhere while holding it leaves nothing half
-    /// done (an open transaction rolls back on drop), so poisoning is ignored.
-    fn conn(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn migrate(&mut self) -> Result<()> {
-        let known = MIGRATIONS.len() as i64;
-        let path = self.path.clone();
-        let conn = self.conn.get_mut().unwrap_or_else(|p| p.into_inner());
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > known {
-            return Err(StoreError::TooNew { path, found: version, known });
-        }
-        if version == known {
-            return Ok(());
-        }
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // Another process may have migrated while we waited for the lock.
-        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > known {
-            return Err(StoreError::TooNew { path, found: version, known });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        }
-        tx.commit()?;
-        Ok(())
     }
 
     /// Record a new workload as `Pending`. Fails with [`StoreError::NameInUse`]
@@ -409,12 +233,10 @@ impl Store {
     /// no live workload has the name. Until the [`Reservation`] is committed
     /// (or dropped), no other process can record a workload, so the caller
     /// can start the workload first and record it after, off the start's path.
-    pub fn reserve<'a>(&'a self, w: &'a NewWorkload) -> Result<Reservation<'a>> {
-        let conn = self.conn();
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let reservation = Reservation { conn, workload: w, open: true };
+    pub fn reserve(&self, w: &NewWorkload) -> Result<Reservation> {
+        let reservation = Reservation::begin(self.conn()?, w.clone())?;
         let holder: Option<String> = reservation
-            .conn
+            .conn()
             .query_row("SELECT id FROM workloads WHERE name = ?1 AND live = 1 LIMIT 1", [&w.name], |r| r.get(0))
             .optional()?;
         match holder {
@@ -427,7 +249,7 @@ impl Store {
     /// store was lost, or another machine started it). No name check: it exists
     /// whatever we think. Returns false if the id is already recorded.
     pub fn adopt(&self, w: &NewWorkload, handle: &Handle, status: &Status) -> Result<bool> {
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = Utc::now();
         let exists: bool =
@@ -443,7 +265,7 @@ impl Store {
     /// Remember the runtime's handle once it accepted the workload.
     pub fn set_handle(&self, id: &WorkloadId, handle: &Handle) -> Result<()> {
         let json = to_json(handle)?;
-        let n = self.conn().execute(
+        let n = self.conn()?.execute(
             "UPDATE workloads SET handle = ?2, updated_at = ?3 WHERE id = ?1",
             params![id.as_str(), json, fmt_time(Utc::now())],
         )?;
@@ -459,7 +281,7 @@ impl Store {
     /// "running" or a second opinion on how it ended is ignored).
     pub fn record_status(&self, id: &WorkloadId, status: &Status, at: DateTime<Utc>) -> Result<bool> {
         let json = to_json(status)?;
-        let mut conn = self.conn();
+        let mut conn = self.conn()?;
         // Most calls find nothing new (a refresh of a settled workload): answer
         // those from a read, without queueing for the write lock.
         let current: Option<String> =
@@ -497,7 +319,7 @@ impl Store {
     /// The workload with exactly this id.
     pub fn get(&self, id: &WorkloadId) -> Result<WorkloadRecord> {
         let raw = self
-            .conn()
+            .conn()?
             .query_row(&format!("SELECT {COLUMNS} FROM workloads WHERE id = ?1"), [id.as_str()], RawRow::from_row)
             .optional()?;
         match raw {
@@ -519,7 +341,7 @@ impl Store {
                 other => return other,
             }
         }
-        let conn = self.conn();
+        let conn = self.conn()?;
         let by_name = conn
             .query_row(
                 &format!(
@@ -567,7 +389,7 @@ impl Store {
     /// Workloads, newest first; only live ones unless `include_finished`.
     pub fn list(&self, include_finished: bool) -> Result<Vec<WorkloadRecord>> {
         let filter = if include_finished { "" } else { "WHERE live = 1" };
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt =
             conn.prepare(&format!("SELECT {COLUMNS} FROM workloads {filter} ORDER BY created_at DESC, rowid DESC"))?;
         let raws = stmt.query_map([], RawRow::from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
@@ -576,7 +398,7 @@ impl Store {
 
     /// Every recorded workload id.
     pub fn ids(&self) -> Result<std::collections::HashSet<WorkloadId>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare("SELECT id FROM workloads")?;
         let ids = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(ids.into_iter().filter_map(|id| id.parse().ok()).collect())
@@ -584,7 +406,7 @@ impl Store {
 
     /// Names held by live workloads (which a new workload cannot take).
     pub fn names_in_use(&self) -> Result<Vec<String>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare("SELECT DISTINCT name FROM workloads WHERE live = 1 ORDER BY name")?;
         let names = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(names)
@@ -592,7 +414,7 @@ impl Store {
 
     /// A workload's statuses, oldest first.
     pub fn history(&self, id: &WorkloadId) -> Result<Vec<StatusEvent>> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let exists: bool =
             conn.query_row("SELECT EXISTS(SELECT 1 FROM workloads WHERE id = ?1)", [id.as_str()], |r| r.get(0))?;
         if !exists {
@@ -614,135 +436,39 @@ impl Store {
 
     /// Forget a workload and its history.
     pub fn remove(&self, id: &WorkloadId) -> Result<()> {
-        let n = self.conn().execute("DELETE FROM workloads WHERE id = ?1", [id.as_str()])?;
+        let n = self.conn()?.execute("DELETE FROM workloads WHERE id = ?1", [id.as_str()])?;
         if n == 0 {
             return Err(StoreError::NotFound { query: id.to_string(), suggestion: None });
         }
         Ok(())
     }
 
+    /// Whether workloads must still be looked for in every context: this
+    /// store was created (an older one may have been lost) and no listing
+    /// has yet found every context's workloads.
+    pub fn readoption_pending(&self) -> Result<bool> {
+        let v: Option<String> = self
+            .conn()?
+            .query_row("SELECT value FROM store_facts WHERE key = 'readoption'", [], |r| r.get(0))
+            .optional()?;
+        Ok(v.as_deref() == Some("pending"))
+    }
+
+    /// Every context's workloads were looked for.
+    pub fn readoption_done(&self) -> Result<()> {
+        self.conn()?.execute("DELETE FROM store_facts WHERE key = 'readoption'", [])?;
+        Ok(())
+    }
+
     /// SQLite's own consistency check (`ferry doctor`, tests).
     pub fn integrity_check(&self) -> Result<()> {
-        let conn = self.conn();
+        let conn = self.conn()?;
         let mut stmt = conn.prepare("PRAGMA integrity_check")?;
         let lines = stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<Vec<_>>>()?;
         if lines.len() == 1 && lines[0] == "ok" {
             Ok(())
         } else {
-            Err(StoreError::Corrupt { what: format!("{}: {}", self.path.display(), lines.join("; ")) })
-        }
-    }
-}
-
-/// A new workload's name held by [`Store::reserve`]: the store's write
-/// lock, in an open transaction. Dropping it records nothing and frees the lock.
-pub struct Reservation<'a> {
-    conn: MutexGuard<'a, Connection>,
-    workload: &'a NewWorkload,
-    open: bool,
-}
-
-impl Reservation<'_> {
-    /// Record the workload, with its handle once it has one and the status
-    /// its start left it in; returns the record as written.
-    pub fn commit(mut self, handle: Option<&Handle>, status: &Status) -> Result<WorkloadRecord> {
-        // Taken under the write lock, so creation times follow commit order
-        // (to the microsecond, as stored).
-        let now = Utc::now().trunc_subsecs(6);
-        insert_row(&self.conn, self.workload, handle, status, now)?;
-        self.conn.execute_batch("COMMIT")?;
-        self.open = false;
-        let w = self.workload;
-        Ok(WorkloadRecord {
-            id: w.id.clone(),
-            name: w.name.clone(),
-            context: w.context.clone(),
-            runtime: w.runtime,
-            handle: handle.cloned(),
-            spec: w.spec.clone(),
-            spec_path: w.spec_path.clone(),
-            created_at: now,
-            status: status.clone(),
-            updated_at: now,
-        })
-    }
-}
-
-impl Drop for Reservation<'_> {
-    fn drop(&mut self) {
-        if self.open {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
-    }
-}
-
-fn insert_row(
-    conn: &Connection,
-    w: &NewWorkload,
-    handle: Option<&Handle>,
-    status: &Status,
-    now: DateTime<Utc>,
-) -> Result<()> {
-    let now = fmt_time(now);
-    let status_json = to_json(status)?;
-    let handle_json = handle.map(to_json).transpose()?;
-    let code = known_exit_code(status);
-    conn.execute(
-        "INSERT INTO workloads (id, name, context, runtime, handle, spec, spec_path, created_at, status, live, exit_code, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?8)",
-        params![
-            w.id.as_str(),
-            w.name,
-            w.context,
-            w.runtime.as_str(),
-            handle_json,
-            to_json(&w.spec)?,
-            w.spec_path.as_deref().map(path_to_sql),
-            now,
-            status_json,
-            status.is_live(),
-            code,
-        ],
-    )?;
-    conn.execute(
-        "INSERT INTO status_events (workload_id, status, exit_code, at) VALUES (?1, ?2, ?3, ?4)",
-        params![w.id.as_str(), status_json, code, now],
-    )?;
-    Ok(())
-}
-
-/// How long to wait, on the `retries`-th time SQLite finds the database
-/// locked, before it tries again; `None` once [`BUSY_TIMEOUT`] is spent.
-/// SQLite's own handler sleeps 1 ms at first, then 2, 5, 10 …: long next to
-/// Ferry's transactions, which take a fraction of a millisecond, so a
-/// monitor recording an end and the CLI reading it would lose a millisecond
-/// to every collision. Poll every 100 µs for the first 10 ms instead, then
-/// every millisecond.
-fn busy_wait(retries: i32) -> Option<Duration> {
-    const FAST_RETRIES: i32 = 100;
-    const FAST: Duration = Duration::from_micros(100);
-    const SLOW: Duration = Duration::from_millis(1);
-    let fast_total = FAST * FAST_RETRIES as u32;
-    let slow_retries = ((BUSY_TIMEOUT - fast_total).as_millis() / SLOW.as_millis()) as i32;
-    match retries {
-        r if r < FAST_RETRIES => Some(FAST),
-        r if r < FAST_RETRIES + slow_retries => Some(SLOW),
-        _ => None,
-    }
-}
-
-/// SQLite's busy handler: sleep as [`busy_wait`] says, then retry.
-fn wait_while_busy(retries: i32) -> bool {
-    busy_wait(retries).map(std::thread::sleep).is_some()
-}
-
-/// Run `f` again while SQLite reports the database busy, up to [`BUSY_TIMEOUT`].
-fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let deadline = Instant::now() + BUSY_TIMEOUT;
-    loop {
-        match f() {
-            Err(e) if is_busy(&e) && Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
-            other => return other,
+            Err(StoreError::Corrupt { what: format!("{}: {}", self.path().display(), lines.join("; ")) })
         }
     }
 }
@@ -775,6 +501,8 @@ fn restrict_permissions(path: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
+    use std::time::Duration;
 
     fn spec(name: &str) -> Workload {
         serde_json::from_value(serde_json::json!({"name": name, "command": ["true"]})).expect("valid spec")
@@ -1076,7 +804,7 @@ mod tests {
         s.record_status(&w.id, &Status::Running, Utc::now()).unwrap();
         s.remove(&w.id).unwrap();
         assert!(matches!(s.get(&w.id), Err(StoreError::NotFound { .. })));
-        let n: i64 = s.conn().query_row("SELECT COUNT(*) FROM status_events", [], |r| r.get(0)).unwrap();
+        let n: i64 = s.conn().unwrap().query_row("SELECT COUNT(*) FROM status_events", [], |r| r.get(0)).unwrap();
         assert_eq!(n, 0);
     }
 
@@ -1101,14 +829,17 @@ mod tests {
         let (_d, s) = open();
         let w = new("bad");
         s.insert(&w).unwrap();
-        s.conn().execute("UPDATE workloads SET spec = '{not json' WHERE id = ?1", [w.id.as_str()]).unwrap();
+        s.conn().unwrap().execute("UPDATE workloads SET spec = '{not json' WHERE id = ?1", [w.id.as_str()]).unwrap();
         let msg = s.get(&w.id).unwrap_err().to_string();
         assert!(msg.contains(w.id.as_str()) && msg.contains("spec"), "{msg}");
         assert!(matches!(s.list(true), Err(StoreError::Corrupt { .. })));
-        s.conn().execute("UPDATE workloads SET status = '\"weird\"' WHERE id = ?1", [w.id.as_str()]).unwrap();
+        s.conn().unwrap().execute("UPDATE workloads SET status = '\"weird\"' WHERE id = ?1", [w.id.as_str()]).unwrap();
         let msg = s.record_status(&w.id, &Status::Running, Utc::now()).unwrap_err().to_string();
         assert!(msg.contains("status"), "{msg}");
-        s.conn().execute("UPDATE workloads SET created_at = 'yesterday' WHERE id = ?1", [w.id.as_str()]).unwrap();
+        s.conn()
+            .unwrap()
+            .execute("UPDATE workloads SET created_at = 'yesterday' WHERE id = ?1", [w.id.as_str()])
+            .unwrap();
         // The row can still be removed.
         s.remove(&w.id).unwrap();
     }
@@ -1121,11 +852,20 @@ mod tests {
         Store::open(&path).unwrap().insert(&w).unwrap();
         let s = Store::open(&path).unwrap();
         assert_eq!(s.get(&w.id).unwrap().name, "persist");
-        let v: i64 = s.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let v: i64 = s.conn().unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
         assert_eq!(v, MIGRATIONS.len() as i64);
-        let mode: String = s.conn().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+        let mode: String = s.conn().unwrap().pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
         s.integrity_check().unwrap();
+    }
+
+    #[test]
+    fn a_new_store_asks_for_readoption_once() {
+        let (_d, s) = open();
+        assert!(s.readoption_pending().unwrap());
+        s.readoption_done().unwrap();
+        assert!(!s.readoption_pending().unwrap());
+        assert!(!Store::open(s.path()).unwrap().readoption_pending().unwrap(), "reopening keeps it done");
     }
 
     #[test]
@@ -1173,17 +913,23 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_database_is_polled_quickly_then_slowly_for_the_whole_timeout() {
-        assert_eq!(busy_wait(0), Some(Duration::from_micros(100)));
-        let waits: Vec<Duration> = (0..).map_while(busy_wait).collect();
-        assert_eq!(waits.iter().sum::<Duration>(), BUSY_TIMEOUT);
-        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "never waits less than before");
-        assert_eq!(waits.last(), Some(&Duration::from_millis(1)));
-    }
-
-    #[test]
-    fn store_is_send_and_sync() {
+    fn store_and_reservation_are_send() {
         fn check<T: Send + Sync>() {}
         check::<Store>();
+        fn send<T: Send + 'static>() {}
+        send::<Reservation>();
+    }
+
+    /// A reservation is an owned value: it can cross to another thread (as a
+    /// task holding it across an `.await` does) and commit there, while this
+    /// process's other calls get connections of their own.
+    #[test]
+    fn a_reservation_commits_from_another_thread_while_the_store_serves_reads() {
+        let (_d, s) = open();
+        let w = new("moved");
+        let held = s.reserve(&w).unwrap();
+        assert!(s.list(true).unwrap().is_empty(), "a read is served while the name is held");
+        let written = std::thread::spawn(move || held.commit(None, &Status::Pending).unwrap()).join().unwrap();
+        assert_eq!(s.get(&w.id).unwrap(), written);
     }
 }
