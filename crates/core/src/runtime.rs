@@ -147,6 +147,10 @@ impl Capabilities {
         if w.nodes > 1 {
             self.require(kind, Operation::MultiNode)?;
         }
+        if !w.ports.is_empty() {
+            // Refused rather than started unreachable.
+            self.require(kind, Operation::Ports)?;
+        }
         Ok(())
     }
 }
