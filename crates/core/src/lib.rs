@@ -6,6 +6,7 @@
 //! - [`store`]: the SQLite state store that records workloads and their history.
 
 pub mod bindings;
+pub mod container;
 pub mod context;
 pub mod engine;
 mod id;
