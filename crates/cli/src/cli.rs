@@ -230,16 +230,29 @@ pub enum ContextCommand {
     Create(ContextCreateArgs),
     /// List contexts.
     Ls {
+        /// Output format: table, wide, or json.
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
     /// Make a context the current one.
-    Use { name: String },
-    /// Remove a context (not the one in use).
-    Rm { name: String },
+    Use {
+        /// The context's name.
+        name: String,
+    },
+    /// Remove a context (not the one in use). Refused while workloads started
+    /// in it are recorded, since they are managed through it.
+    Rm {
+        /// The context's name.
+        name: String,
+        /// Stop and remove the context's workloads (runtime objects and records) first.
+        #[arg(short, long)]
+        force: bool,
+    },
     /// Show one context (default: the current one).
     Show {
+        /// The context's name.
         name: Option<String>,
+        /// Output format: table, wide, or json.
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },

@@ -84,5 +84,6 @@ slurm_suite!(
     one_of_simultaneous_same_name_runs_starts,
     name_free_once_the_holder_ended,
     rediscovered_after_store_loss,
-    rm_forgets
+    rm_forgets,
+    context_rm_keeps_workloads_manageable
 );

@@ -367,3 +367,26 @@ pub fn rm_forgets(t: &Target) {
     let out = f.run(&["logs", &id]);
     assert_eq!(out.status.code(), Some(125));
 }
+
+/// `context rm` refuses while a workload started in the context is recorded
+/// (it is stopped, read and removed through that context); `--force` stops
+/// and removes it, runtime object and record, with the context.
+pub fn context_rm_keeps_workloads_manageable(t: &Target) {
+    let f = Ferry::new(t);
+    let mut create = vec!["context", "create", "second"];
+    match t.context_args.is_empty() {
+        true => create.extend(["--runtime", "local"]),
+        false => create.extend(t.context_args.iter().map(String::as_str)),
+    }
+    f.ok(&create);
+    let id = f.start(&f.workload("ticker"), &["--context", "second"]);
+    let out = f.run(&["context", "rm", "second"]);
+    assert_eq!(out.status.code(), Some(125), "context rm with a live workload must refuse: {}", describe(&out));
+    assert!(stderr(&out).contains("still has 1 workload: ticker ("), "{}", describe(&out));
+    assert!(f.ok(&["context", "ls"]).contains("second"), "the refused context is gone");
+    f.ok(&["logs", &id]);
+    f.ok(&["context", "rm", "--force", "second"]);
+    assert!(!f.ok(&["context", "ls"]).contains("second"));
+    // Nothing left to re-discover either: the runtime's object went too.
+    assert!(f.ok(&["ps", "-a", "-q"]).is_empty());
+}

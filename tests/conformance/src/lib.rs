@@ -25,7 +25,7 @@ macro_rules! suite {
             exit_zero, exit_one, exit_137, env_and_args, io_bindings, missing_input_is_refused,
             oom_kill, timeout, logs_10k_lines, logs_follow, pause_resume, stop_graceful, stop_kills_after_grace,
             exit_recorded_after_cli_left, retries, stats, bad_file_is_reported, live_names_are_unique, one_of_simultaneous_same_name_runs_starts, name_free_once_the_holder_ended,
-            rediscovered_after_store_loss, rm_forgets);
+            rediscovered_after_store_loss, rm_forgets, context_rm_keeps_workloads_manageable);
     };
     (@cases $target:expr; $($case:ident),* $(,)?) => {
         $(

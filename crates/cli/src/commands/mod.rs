@@ -28,7 +28,7 @@ pub async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Pause(args) => workloads::pause(ctx, args, true).await,
         Command::Resume(args) => workloads::pause(ctx, args, false).await,
         Command::Stats(args) => workloads::stats(ctx, args).await,
-        Command::Context(cmd) => context::run(ctx, cmd),
+        Command::Context(cmd) => context::run(ctx, cmd).await,
         Command::Validate(args) => spec::validate(args),
         Command::Schema => spec::schema(),
         Command::Render(args) => render::render(args),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Result};
+use ferry_core::engine::Engine;
 use ferry_core::store::WorkloadRecord;
 use ferry_core::{LogOptions, Operation, Stats};
 use futures::StreamExt;
@@ -105,23 +106,31 @@ pub async fn rm(ctx: Option<&str>, args: RmArgs) -> Result<u8> {
     let engine = app::engine(ctx)?;
     for q in &args.workloads {
         let rec = engine.find(q).await?;
-        if rec.status.is_live() && !args.force {
-            bail!("{} is {}; stop it first or use `ferry rm --force`", rec.name, rec.status);
-        }
-        if let Some(handle) = &rec.handle {
-            let runtime = engine.runtime_for(&rec)?;
-            if rec.status.is_live() {
-                runtime.stop(handle, Duration::from_secs(0)).await?;
-            }
-            match runtime.destroy(handle).await {
-                Ok(()) | Err(ferry_core::RuntimeError::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        engine.store()?.remove(&rec.id)?;
-        println!("{}", rec.name);
+        let name = rec.name.clone();
+        remove(&engine, rec, args.force).await?;
+        println!("{name}");
     }
     Ok(0)
+}
+
+/// Remove a (refreshed) workload: its runtime's object, then its record. A
+/// live one is refused unless `force`, which stops it at once first.
+pub async fn remove(engine: &Engine, rec: WorkloadRecord, force: bool) -> Result<()> {
+    if rec.status.is_live() && !force {
+        bail!("{} is {}; stop it first or use `ferry rm --force`", rec.name, rec.status);
+    }
+    if let Some(handle) = &rec.handle {
+        let runtime = engine.runtime_for(&rec)?;
+        if rec.status.is_live() {
+            runtime.stop(handle, Duration::from_secs(0)).await?;
+        }
+        match runtime.destroy(handle).await {
+            Ok(()) | Err(ferry_core::RuntimeError::NotFound { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    engine.store()?.remove(&rec.id)?;
+    Ok(())
 }
 
 pub async fn pause(ctx: Option<&str>, args: TargetsArgs, pause: bool) -> Result<u8> {
