@@ -18,6 +18,22 @@ fn a_missing_program_is_said_once() {
     assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
 }
 
+/// A Docker Engine that does not answer: its address and the system's
+/// reason, not the HTTP client's "client error (Connect)".
+#[test]
+fn an_unreachable_docker_engine_is_named() {
+    let f = Ferry::new(&Target::local(env!("CARGO_BIN_EXE_ferry")));
+    // Port 1 on the loopback: refused at once, no daemon needed.
+    f.ok(&["context", "create", "dock", "--runtime", "docker", "--docker-host", "tcp://127.0.0.1:1"]);
+    let file = f.work_dir().join("web.yaml");
+    std::fs::write(&file, "name: web\nimage: busybox\ncommand: [\"true\"]\n").unwrap();
+    let out = f.run(&["--context", "dock", "run", "-d", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("tcp://127.0.0.1:1") && err.contains("cannot connect: "), "{err}");
+    assert!(!err.contains("hyper"), "{err}");
+}
+
 /// A warning written to a pipe carries no ANSI colour codes.
 #[test]
 fn log_lines_to_a_pipe_have_no_colour_codes() {

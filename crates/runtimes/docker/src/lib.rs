@@ -140,7 +140,11 @@ impl DockerRuntime {
                 })?
             }
             Err(e) => {
-                return Err(RuntimeError::Backend(format!("docker: inspecting image {image}: {}", client::message(&e))))
+                return Err(RuntimeError::Backend(format!(
+                    "docker at {}: inspecting image {image}: {}",
+                    self.host,
+                    client::message(&e)
+                )))
             }
         };
         let labels = inspected.config.and_then(|c| c.labels).unwrap_or_default();
