@@ -200,7 +200,7 @@ impl OciRuntime {
         if !launch.workload.ports.is_empty() && !self.cfg.host_network {
             // Said in words of its own: the way out is a setting of this runtime.
             return Err(RuntimeError::NotPossible {
-                operation: "ports",
+                operation: "publishing ports",
                 why: "the oci runtime gives each container a private network and does not publish its ports; \
                       set FERRY_OCI_NETWORK=host to run it in the host's network (its ports are then the host's), \
                       or use a docker or kubernetes context"

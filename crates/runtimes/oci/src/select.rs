@@ -78,7 +78,7 @@ pub fn select(i: &Inputs) -> Result<Selection, SelectError> {
     let explicit = i
         .env_override
         .as_ref()
-        .map(|v| (v, format!("{ENV_OVERRIDE} is set")))
+        .map(|v| (v, ENV_OVERRIDE.to_string()))
         .or_else(|| i.context_setting.as_ref().map(|v| (v, "the context's oci_runtime setting".to_string())));
     if let Some((name, why)) = explicit {
         let binary = find(name, i.path.as_ref())
@@ -86,7 +86,7 @@ pub fn select(i: &Inputs) -> Result<Selection, SelectError> {
         if i.wants_gpus && !is_gpu_runtime(&binary) {
             return Err(SelectError::ExplicitNotGpu { source_name: why, name: name.clone() });
         }
-        return Ok(Selection { binary, reason: format!("{why} ({name})") });
+        return Ok(Selection { binary, reason: format!("{why} names it ({name})") });
     }
     if i.wants_gpus {
         if let Some(b) = find_on_path(NVIDIA_RUNTIME, i.path.as_ref()) {
