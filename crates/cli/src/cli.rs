@@ -7,7 +7,7 @@ use clap::{Args, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 /// Run one workload file on many runtimes.
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about, propagate_version = true)]
+#[command(name = "ferry", version, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -110,6 +110,7 @@ pub enum Command {
     Queue(OutputArgs),
     /// Print shell completions.
     Completions {
+        /// The shell: bash, zsh, fish, elvish or powershell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
@@ -276,6 +277,7 @@ pub struct PsArgs {
     /// Only print ids.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Output format: table, wide (every column), or json.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
 }
@@ -304,6 +306,7 @@ pub struct TargetsArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
+    /// Workload names, ids or id prefixes.
     #[arg(required = true)]
     pub workloads: Vec<String>,
     /// Seconds to wait after SIGTERM before killing.
@@ -313,6 +316,7 @@ pub struct StopArgs {
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
+    /// Workload names, ids or id prefixes.
     #[arg(required = true)]
     pub workloads: Vec<String>,
     /// Stop live workloads first.
@@ -322,11 +326,13 @@ pub struct RmArgs {
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
+    /// Workload names, ids or id prefixes.
     #[arg(required = true)]
     pub workloads: Vec<String>,
     /// Milliseconds between the two samples CPU% is computed from.
     #[arg(long, default_value_t = 250)]
     pub interval_ms: u64,
+    /// Output format: table or json.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
 }
@@ -338,11 +344,15 @@ pub enum ContextCommand {
     Create(ContextCreateArgs),
     /// List contexts.
     Ls {
+        /// Output format: table, wide, or json.
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
     /// Make a context the current one.
-    Use { name: String },
+    Use {
+        /// The context's name.
+        name: String,
+    },
     /// Remove a context (not the one in use) with its workloads; refused
     /// while any of them is live, unless --force.
     Rm {
@@ -357,7 +367,9 @@ pub enum ContextCommand {
     },
     /// Show one context (default: the current one).
     Show {
+        /// The context's name.
         name: Option<String>,
+        /// Output format: table, wide, or json.
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
@@ -365,6 +377,7 @@ pub enum ContextCommand {
 
 #[derive(Debug, Args)]
 pub struct ContextCreateArgs {
+    /// The new context's name.
     pub name: String,
     /// local, oci, docker, slurm, kubernetes or server (implied by --server).
     #[arg(long, required_unless_present = "server")]
@@ -378,21 +391,28 @@ pub struct ContextCreateArgs {
     /// Make it the current context.
     #[arg(long = "use")]
     pub use_it: bool,
+    /// Docker Engine address: unix:///var/run/docker.sock or tcp://HOST:PORT.
     #[arg(long)]
     pub docker_host: Option<String>,
+    /// Kubernetes: the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long)]
     pub kubeconfig: Option<String>,
+    /// Kubernetes: the kubeconfig context to use (default: its current one).
     #[arg(long)]
     pub kube_context: Option<String>,
+    /// Kubernetes: the namespace workloads go to (default: the kubeconfig's).
     #[arg(long)]
     pub namespace: Option<String>,
     /// Slurm login node: user@host[:port].
     #[arg(long)]
     pub ssh: Option<String>,
+    /// Slurm: the partition jobs are submitted to (sbatch --partition).
     #[arg(long)]
     pub partition: Option<String>,
+    /// Slurm: the account jobs are charged to (sbatch --account).
     #[arg(long)]
     pub account: Option<String>,
+    /// Slurm: where job folders go (default: ~/.ferry/slurm on the login node, Ferry's data dir here).
     #[arg(long)]
     pub workdir_root: Option<String>,
     /// OCI runtime binary (runc, crun, or a path).
@@ -465,6 +485,7 @@ pub struct UpArgs {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
+    /// The workload files.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
 }
@@ -518,6 +539,31 @@ mod tests {
         ] {
             assert_eq!(parse(line).0, None, "{line}: the whole parser must handle it");
         }
+    }
+
+    /// Every argument and flag a user can see says what it is for, and so
+    /// does `ferry --help` itself.
+    #[test]
+    fn every_visible_argument_has_help() {
+        fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            for arg in cmd.get_arguments().filter(|a| !a.is_hide_set()) {
+                if arg.get_help().is_none() && !matches!(arg.get_id().as_str(), "help" | "version") {
+                    out.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands().filter(|c| !c.is_hide_set()) {
+                if sub.get_about().is_none() {
+                    out.push(format!("{path} {} (the command)", sub.get_name()));
+                }
+                undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+            }
+        }
+        let cmd = Cli::command();
+        let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+        assert_eq!(about, "Run one workload file on many runtimes");
+        let mut missing = Vec::new();
+        undocumented(&cmd, "ferry", &mut missing);
+        assert!(missing.is_empty(), "arguments without help text:\n{}", missing.join("\n"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod commands;
 mod output;
 mod teardown;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use ferry_local::launcher::{self, Forked};
@@ -69,10 +70,27 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("ferry: error: {e:#}");
+            eprintln!("ferry: error: {}", error_text(&e));
             ExitCode::from(EXIT_FERRY_ERROR)
         }
     }
+}
+
+/// The error and its causes, each said once: many errors already end with
+/// their source's text, which `{:#}` would repeat (`…: No such file or
+/// directory (os error 2): No such file or directory (os error 2)`).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain().map(ToString::to_string) {
+        if text.ends_with(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
 }
 
 fn init_tracing(verbose: u8) {
@@ -84,5 +102,7 @@ fn init_tracing(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Colour codes only for a terminal: in a file or a pipe they are noise.
+    let ansi = std::io::stderr().is_terminal();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }

@@ -14,9 +14,19 @@ pub struct Table {
 }
 
 impl Table {
+    /// Add a row; a cell that spans lines (a status whose reason quotes a
+    /// runtime's multi-line error) is joined into one, so that each row
+    /// stays one line and `grep`/`awk` still see whole rows.
     pub fn add_row(&mut self, row: Vec<String>) {
-        self.rows.push(row);
+        self.rows.push(row.into_iter().map(one_line).collect());
     }
+}
+
+fn one_line(cell: String) -> String {
+    if !cell.contains(['\n', '\r']) {
+        return cell;
+    }
+    cell.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 pub fn table(header: &[&str]) -> Table {
@@ -116,6 +126,13 @@ mod tests {
         assert_eq!(bytes(64 << 20), "64.0MiB");
         assert_eq!(ago(Utc::now() - chrono::Duration::seconds(1)), "1 second ago");
         assert_eq!(ago(Utc::now() - chrono::Duration::hours(3)), "3 hours ago");
+    }
+
+    #[test]
+    fn every_row_is_one_line() {
+        let mut t = table(&["NAME", "STATUS"]);
+        t.add_row(vec!["a".into(), "failed (podman: Error:\n  image not known\r\n)".into()]);
+        assert_eq!(t.rows[1], ["a", "failed (podman: Error: image not known )"]);
     }
 
     #[test]

@@ -96,6 +96,17 @@ fn skip(test: &str, why: &str) {
     ferry_core::skip_log::append(&format!("{test}: skipped ({why})"));
 }
 
+/// An installation with an oci context made with `context_args` and the
+/// test image pulled; `None` when the test is skipped on request.
+fn install_with_image(test: &str, context_args: &[&str]) -> Option<Install> {
+    if skip_requested(test) {
+        return None;
+    }
+    let f = Install::new(context_args);
+    f.ok(&["image", "pull", &test_image()]);
+    Some(f)
+}
+
 /// A directory holding an executable `nvidia-container-runtime` that records
 /// its arguments in `calls.log` next to itself and execs runc.
 fn nvidia_wrapper() -> TempDir {
@@ -156,6 +167,49 @@ fn gpus_without_a_gpu_runtime_are_refused_clearly() {
     assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("requests GPUs") && err.contains("nvidia-container-runtime"), "{err}");
+}
+
+/// A GPU request is refused, not run on the CPU, when the runtime was named
+/// (context setting or FERRY_OCI_RUNTIME) and is not a GPU runtime; naming
+/// the GPU runtime itself works.
+#[test]
+fn gpus_with_an_explicitly_named_cpu_runtime_are_refused() {
+    let Some(mut f) =
+        install_with_image("gpus_with_an_explicitly_named_cpu_runtime_are_refused", &["--oci-runtime", "runc"])
+    else {
+        return;
+    };
+    let gpu_job = "resources: {gpus: 1}\ncommand: [\"sh\", \"-c\", \"echo ran on cpu\"]\n";
+    let file = f.workload("gpu", gpu_job);
+    for (env, named) in [(None, "context's oci_runtime"), (Some("crun"), "FERRY_OCI_RUNTIME")] {
+        f.env = env.map(|v| ("FERRY_OCI_RUNTIME".to_string(), v.to_string())).into_iter().collect();
+        let out = f.run(&["run", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("requests GPUs") && err.contains(named), "{err}");
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("ran on cpu"), "{}", describe(&out));
+    }
+    let wrapper = nvidia_wrapper();
+    let runtime = wrapper.path().join("nvidia-container-runtime");
+    f.env = vec![("FERRY_OCI_RUNTIME".into(), runtime.to_string_lossy().into_owned())];
+    f.ok(&["run", "--name", "named-gpu", file.to_str().unwrap()]);
+    assert_eq!(f.inspect("named-gpu")["handle"]["details"]["oci_runtime"], runtime.to_str().unwrap());
+}
+
+/// A service with `ports:` in a private network would be unreachable: it is
+/// refused, naming the way out, and runs in the host's network when asked.
+#[test]
+fn ports_are_refused_in_a_private_network_and_run_in_the_hosts() {
+    let Some(mut f) = install_with_image("ports_are_refused_in_a_private_network_and_run_in_the_hosts", &[]) else {
+        return;
+    };
+    let file = f.workload("web", "kind: service\ncommand: [\"sleep\", \"60\"]\nports: [{name: http, port: 18080}]\n");
+    let out = f.run(&["run", "-d", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(125), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("FERRY_OCI_NETWORK=host"), "{}", describe(&out));
+    f.env.push(("FERRY_OCI_NETWORK".into(), "host".into()));
+    let id = f.ok(&["run", "-d", "--name", "web-host", file.to_str().unwrap()]);
+    f.ok(&["rm", "--force", id.trim()]);
 }
 
 #[test]

@@ -79,6 +79,38 @@ pub struct ContextSettings {
     pub password_env: Option<String>,
 }
 
+impl ContextSettings {
+    /// Each setting, set or not, and the runtimes that read it (the first is named
+    /// in a refusal).
+    fn each(&self) -> [(&'static str, bool, &'static [RuntimeKind]); 12] {
+        use RuntimeKind::*;
+        [
+            ("docker_host", self.docker_host.is_some(), &[Docker]),
+            ("kubeconfig", self.kubeconfig.is_some(), &[Kubernetes]),
+            ("kube_context", self.kube_context.is_some(), &[Kubernetes]),
+            ("namespace", self.namespace.is_some(), &[Kubernetes]),
+            ("ssh", self.ssh.is_some(), &[Slurm]),
+            ("partition", self.partition.is_some(), &[Slurm]),
+            ("account", self.account.is_some(), &[Slurm]),
+            ("workdir_root", self.workdir_root.is_some(), &[Slurm]),
+            ("oci_runtime", self.oci_runtime.is_some(), &[Oci]),
+            ("server", self.server.is_some(), &[Server]),
+            // A Slurm login node's password; a Ferry server's API token.
+            ("password_file", self.password_file.is_some(), &[Slurm, Server]),
+            ("password_env", self.password_env.is_some(), &[Slurm, Server]),
+        ]
+    }
+
+    /// Refuse a setting that `runtime` would not read: a context that
+    /// silently ignores `--ssh` runs somewhere else than its author meant.
+    pub fn check_for(&self, runtime: RuntimeKind) -> Result<()> {
+        match self.each().into_iter().find(|(_, set, readers)| *set && !readers.contains(&runtime)) {
+            Some((setting, _, readers)) => Err(ContextError::SettingNotRead { setting, reader: readers[0], runtime }),
+            None => Ok(()),
+        }
+    }
+}
+
 impl Context {
     pub fn builtin_default() -> Context {
         Context { name: DEFAULT_CONTEXT.into(), runtime: RuntimeKind::Local, settings: Default::default() }
@@ -183,6 +215,10 @@ pub enum ContextError {
         #[source]
         source: toml::ser::Error,
     },
+    #[error(
+        "{setting} is a setting of {reader} contexts; a {runtime} context does not read it (leave it out, or use --runtime {reader})"
+    )]
+    SettingNotRead { setting: &'static str, reader: RuntimeKind, runtime: RuntimeKind },
     #[error("the context references the environment variable {var} for its secret, but it is not set")]
     MissingSecret { var: String },
 }
@@ -198,6 +234,7 @@ impl ContextError {
             | ContextError::Builtin { .. }
             | ContextError::Parse { .. }
             | ContextError::Invalid { .. }
+            | ContextError::SettingNotRead { .. }
             | ContextError::MissingSecret { .. } => ErrorKind::Invalid,
             ContextError::Io { source, .. } => ErrorKind::of_io(source),
             ContextError::Serialize { .. } => ErrorKind::Internal,
@@ -374,6 +411,7 @@ impl ContextStore {
             return Err(ContextError::Builtin { action: "replaced" });
         }
         validate_name(&ctx.name)?;
+        ctx.settings.check_for(ctx.runtime)?;
         let file = ContextFile { name: Some(ctx.name.clone()), runtime: ctx.runtime, settings: ctx.settings };
         let text = toml::to_string_pretty(&file)
             .map_err(|source| ContextError::Serialize { name: ctx.name.clone(), source })?;
@@ -386,8 +424,10 @@ impl ContextStore {
         }
     }
 
-    /// Delete a context. Refuses `default` and the one `ferry context use` chose.
-    pub fn remove(&self, name: &str) -> Result<()> {
+    /// Whether [`ContextStore::remove`] would remove `name`: not the built-in
+    /// context, not the current one, and it exists. Asked before anything is
+    /// done to the context's workloads.
+    pub fn check_removable(&self, name: &str) -> Result<()> {
         if name == DEFAULT_CONTEXT {
             return Err(ContextError::Builtin { action: "removed" });
         }
@@ -397,6 +437,12 @@ impl ContextStore {
         if self.current_name()? == name {
             return Err(ContextError::InUse { name: name.to_owned() });
         }
+        Ok(())
+    }
+
+    /// Delete a context. Refuses `default` and the one `ferry context use` chose.
+    pub fn remove(&self, name: &str) -> Result<()> {
+        self.check_removable(name)?;
         let path = self.context_path(name);
         std::fs::remove_file(&path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => self.not_found(name),
@@ -522,6 +568,25 @@ mod tests {
             runtime: RuntimeKind::Docker,
             settings: ContextSettings { docker_host: Some("unix:///var/run/docker.sock".into()), ..Default::default() },
         }
+    }
+
+    #[test]
+    fn a_setting_the_runtime_does_not_read_is_refused() {
+        let (_d, s) = store();
+        let mut ctx = docker("lonely");
+        ctx.runtime = RuntimeKind::Local;
+        ctx.settings = ContextSettings { ssh: Some("me@login".into()), ..Default::default() };
+        let e = s.create(ctx.clone()).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "ssh is a setting of slurm contexts; a local context does not read it (leave it out, or use --runtime slurm)"
+        );
+        ctx.runtime = RuntimeKind::Docker;
+        ctx.settings = ContextSettings { oci_runtime: Some("runc".into()), ..Default::default() };
+        assert!(matches!(s.create(ctx.clone()), Err(ContextError::SettingNotRead { setting: "oci_runtime", .. })));
+        assert!(!s.context_path("lonely").exists(), "a refused context was written");
+        ctx.runtime = RuntimeKind::Oci;
+        s.create(ctx).unwrap();
     }
 
     #[test]
@@ -727,7 +792,10 @@ mod tests {
         let (d, s) = store();
         let secret_file = d.path().join("token");
         std::fs::write(&secret_file, "s3cret\n").unwrap();
+        // Only Slurm contexts read a password (for ssh to the login node).
         let mut ctx = docker("dock");
+        ctx.runtime = RuntimeKind::Slurm;
+        ctx.settings = ContextSettings { ssh: Some("me@login".into()), ..Default::default() };
         ctx.settings.password_file = Some(secret_file.display().to_string());
         s.create(ctx).unwrap();
         let on_disk = std::fs::read_to_string(s.dir().join("contexts/dock.toml")).unwrap();

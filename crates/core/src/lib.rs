@@ -8,6 +8,7 @@
 //! - [`ErrorKind`]: the kind every error keeps, for protocol status codes.
 
 pub mod bindings;
+pub mod container;
 pub mod context;
 pub mod engine;
 mod error_kind;

@@ -104,6 +104,28 @@ pub enum Operation {
 }
 
 impl Operation {
+    pub const ALL: [Operation; 10] = [
+        Operation::Pause,
+        Operation::Resume,
+        Operation::Checkpoint,
+        Operation::Restore,
+        Operation::Stats,
+        Operation::Ports,
+        Operation::Gpus,
+        Operation::MultiNode,
+        Operation::HostProcess,
+        Operation::Images,
+    ];
+
+    /// Whether [`Operation::as_str`] names several things (`container images`),
+    /// which take "are" in a sentence.
+    pub fn is_plural(self) -> bool {
+        matches!(
+            self,
+            Operation::Ports | Operation::Gpus | Operation::MultiNode | Operation::HostProcess | Operation::Images
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Pause => "pause",
@@ -155,6 +177,10 @@ impl Capabilities {
         }
         if w.nodes > 1 {
             self.require(kind, Operation::MultiNode)?;
+        }
+        if !w.ports.is_empty() {
+            // Refused rather than started unreachable.
+            self.require(kind, Operation::Ports)?;
         }
         Ok(())
     }
@@ -227,7 +253,7 @@ pub struct Stats {
 /// Errors a runtime reports. Messages are written for the person at the terminal.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    #[error("{operation} is not supported by the {runtime} runtime")]
+    #[error("{operation} {} not supported by the {runtime} runtime", is_or_are(operation))]
     Unsupported { runtime: RuntimeKind, operation: &'static str },
     #[error("{operation} is not possible: {why}")]
     NotPossible { operation: &'static str, why: String },
@@ -277,6 +303,14 @@ impl RuntimeError {
     pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> RuntimeError {
         let context = context.into();
         move |source| RuntimeError::Io { context, source }
+    }
+}
+
+/// The verb that agrees with an operation's name in "… not supported".
+fn is_or_are(operation: &str) -> &'static str {
+    match Operation::ALL.iter().find(|o| o.as_str() == operation) {
+        Some(o) if o.is_plural() => "are",
+        _ => "is",
     }
 }
 
@@ -341,4 +375,21 @@ pub trait Runtime: Send + Sync {
     async fn checkpoint(&self, h: &Handle, to: &Path) -> Result<()>;
     async fn restore(&self, from: &Path) -> Result<Handle>;
     async fn gpu_enabled(&self) -> Result<bool>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsupported_says_is_or_are_as_the_operation_needs() {
+        let say = |runtime, op: Operation| RuntimeError::Unsupported { runtime, operation: op.as_str() }.to_string();
+        assert_eq!(say(RuntimeKind::Kubernetes, Operation::Pause), "pause is not supported by the kubernetes runtime");
+        assert_eq!(
+            say(RuntimeKind::Local, Operation::Images),
+            "container images are not supported by the local runtime"
+        );
+        assert_eq!(say(RuntimeKind::Slurm, Operation::Ports), "published ports are not supported by the slurm runtime");
+        assert_eq!(say(RuntimeKind::Slurm, Operation::Stats), "stats is not supported by the slurm runtime");
+    }
 }

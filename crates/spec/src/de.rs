@@ -25,11 +25,13 @@ pub(crate) struct DeError {
     pub message: String,
     pub pos: Option<Pos>,
     pub path: Option<FieldPath>,
+    /// The required field that is missing, when that is the error.
+    pub missing: Option<&'static str>,
 }
 
 impl DeError {
     fn new(message: String) -> Self {
-        DeError { message, pos: None, path: None }
+        DeError { message, pos: None, path: None, missing: None }
     }
 }
 
@@ -77,7 +79,7 @@ impl de::Error for DeError {
     }
 
     fn missing_field(field: &'static str) -> Self {
-        DeError::new(format!("missing required field {field:?}"))
+        DeError { missing: Some(field), ..DeError::new(format!("missing required field {field:?}")) }
     }
 
     fn duplicate_field(field: &'static str) -> Self {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path};
 
 use crate::field_path::FieldPath;
-use crate::model::{Binding, Workload};
+use crate::model::{Binding, Kind, Workload};
 use crate::suggest;
 
 /// One broken rule.
@@ -215,6 +215,12 @@ fn is_port_name(s: &str) -> bool {
 }
 
 fn check_ports(w: &Workload, out: &mut Issues) {
+    if w.kind == Kind::Job && !w.ports.is_empty() {
+        out.key(
+            FieldPath::of(&["ports"]),
+            "ports are published only for `kind: service`: a job runs to completion and nobody connects to it (set `kind: service`, or remove `ports`)",
+        );
+    }
     let mut names: BTreeMap<&str, usize> = BTreeMap::new();
     let mut numbers: BTreeMap<u16, usize> = BTreeMap::new();
     for (i, port) in w.ports.iter().enumerate() {

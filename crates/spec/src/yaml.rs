@@ -115,6 +115,28 @@ impl Node {
         Some((key, node))
     }
 
+    /// Remove the mapping entry at `path` (whose last segment is a key);
+    /// whether there was one.
+    pub fn remove_entry(&mut self, path: &FieldPath) -> bool {
+        let Some((Seg::Key(last), parents)) = path.0.split_last() else { return false };
+        let mut node = self;
+        for seg in parents {
+            let child = match (seg, &mut node.value) {
+                (Seg::Key(k), Value::Map(entries)) => {
+                    entries.iter_mut().find(|e| e.key.scalar_text() == Some(k.as_str())).map(|e| &mut e.value)
+                }
+                (Seg::Index(i), Value::Seq(items)) => items.get_mut(*i),
+                _ => None,
+            };
+            let Some(child) = child else { return false };
+            node = child;
+        }
+        let Value::Map(entries) = &mut node.value else { return false };
+        let before = entries.len();
+        entries.retain(|e| e.key.scalar_text() != Some(last.as_str()));
+        entries.len() < before
+    }
+
     pub fn scalar_text(&self) -> Option<&str> {
         match &self.value {
             Value::Scalar(s) => Some(&s.text),

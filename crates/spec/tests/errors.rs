@@ -354,20 +354,20 @@ fn node_counts() {
 #[test]
 fn ports_rules() {
     assert_eq!(
-        err(&with_head("ports: [{name: web, port: 0}]\n")),
-        "ferry.yaml:3:27: ports[0].port: must be from 1 to 65535, got 0"
+        err(&with_head("kind: service\nports: [{name: web, port: 0}]\n")),
+        "ferry.yaml:4:27: ports[0].port: must be from 1 to 65535, got 0"
     );
     assert_eq!(
-        err(&with_head("ports:\n  - {name: web, port: 80}\n  - {name: web, port: 81}\n")),
-        r#"ferry.yaml:5:12: ports[1].name: port name "web" is already used by ports[0]"#
+        err(&with_head("kind: service\nports:\n  - {name: web, port: 80}\n  - {name: web, port: 81}\n")),
+        r#"ferry.yaml:6:12: ports[1].name: port name "web" is already used by ports[0]"#
     );
     assert_eq!(
-        err(&with_head("ports:\n  - {name: web, port: 80}\n  - {name: api, port: 80}\n")),
-        "ferry.yaml:5:23: ports[1].port: port 80 is already used by ports[0]"
+        err(&with_head("kind: service\nports:\n  - {name: web, port: 80}\n  - {name: api, port: 80}\n")),
+        "ferry.yaml:6:23: ports[1].port: port 80 is already used by ports[0]"
     );
     assert_eq!(
-        err(&with_head("ports: [{name: Web_UI, port: 80}]\n")),
-        r#"ferry.yaml:3:16: ports[0].name: "Web_UI" is not a valid port name: use 1 to 15 lowercase letters, digits and '-', with at least one letter"#
+        err(&with_head("kind: service\nports: [{name: Web_UI, port: 80}]\n")),
+        r#"ferry.yaml:4:16: ports[0].name: "Web_UI" is not a valid port name: use 1 to 15 lowercase letters, digits and '-', with at least one letter"#
     );
 }
 
@@ -404,4 +404,35 @@ fn first_problem_in_document_order_wins() {
     // `nodes` (line 3) is reported before `name` (line 4) although rules check `name` first.
     assert_eq!(err("command: [a]\nrun: b\nnodes: 0\nname: Bad\n").lines().count(), 1);
     assert_eq!(err("command: [a]\nnodes: 0\nname: Bad\n"), "ferry.yaml:2:8: nodes: must be at least 1, got 0");
+}
+
+#[test]
+fn ports_only_on_services() {
+    assert_eq!(
+        err(&with_head("ports: [{name: web, port: 80}]\n")),
+        "ferry.yaml:3:1: ports: ports are published only for `kind: service`: a job runs to completion and nobody connects to it (set `kind: service`, or remove `ports`)"
+    );
+}
+
+/// `check_str` reports every problem in file order: type errors, unknown
+/// fields and rules alike, without the noise a cut field would cause.
+#[test]
+fn every_problem_in_one_pass() {
+    let src =
+        "name: Bad Name\ncommand: [a]\nresources: {memroy: 1Gi, cpus: lots}\ninputs:\n  data: {pth: x}\nnodes: 0\n";
+    let all: Vec<String> =
+        ferry_spec::check_str(src, Path::new("ferry.yaml")).unwrap_err().iter().map(ToString::to_string).collect();
+    assert_eq!(
+        all,
+        [
+            r#"ferry.yaml:1:7: name: "Bad Name" is not a valid name: use 1 to 63 lowercase letters, digits, '-', '_' or '.', starting and ending with a letter or digit (try "bad-name")"#,
+            r#"ferry.yaml:3:13: resources.memroy: unknown field "memroy", did you mean "memory"?"#,
+            r#"ferry.yaml:3:32: resources.cpus: expected a number, got "lots""#,
+            r#"ferry.yaml:5:10: inputs.data.pth: unknown field "pth", did you mean "path"?"#,
+            "ferry.yaml:6:8: nodes: must be at least 1, got 0",
+        ]
+    );
+    // One problem is the same one `parse_str` reports.
+    let one = ferry_spec::parse_str("name: x\ncommand: 1\n", Path::new("ferry.yaml")).unwrap_err();
+    assert_eq!(ferry_spec::check_str("name: x\ncommand: 1\n", Path::new("ferry.yaml")).unwrap_err(), [one]);
 }

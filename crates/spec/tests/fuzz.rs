@@ -8,7 +8,7 @@ use ferry_spec::*;
 use proptest::prelude::*;
 
 const VALID: &str = r#"name: mnist-train
-kind: job
+kind: service
 image: localhost:5000/mnist:1
 command: ["python", "train.py", "--epochs", "2"]
 workdir: .
@@ -275,7 +275,9 @@ prop_compose! {
         let (command, run) = program;
         // Unique port numbers and names.
         let mut seen = std::collections::BTreeSet::new();
-        let ports = ports.into_iter().filter(|(_, p)| seen.insert(*p)).map(|(name, port)| Port { name, port }).collect();
+        let ports = ports.into_iter().filter(|(_, p)| seen.insert(*p)).map(|(name, port)| Port { name, port });
+        // Ports only on services.
+        let ports = if service { ports.collect() } else { Vec::new() };
         let bind = |m: BTreeMap<String, PathBuf>| m.into_iter().map(|(k, path)| (k, Binding { path })).collect::<BTreeMap<_, _>>();
         let inputs = bind(inputs);
         let volumes = inputs.keys().map(|k| (k.clone(), KubernetesVolume { pvc: format!("pvc-{}", k.len()), sub_path: None })).collect();

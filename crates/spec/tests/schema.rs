@@ -114,7 +114,7 @@ fn errors(doc: Value) -> Vec<String> {
 fn full() -> Value {
     json!({
         "name": "mnist-train",
-        "kind": "job",
+        "kind": "service",
         "image": "localhost:5000/mnist:1",
         "command": ["python", "train.py", "--epochs", 2],
         "workdir": ".",

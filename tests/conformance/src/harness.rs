@@ -109,6 +109,11 @@ impl Ferry {
         self.work.path()
     }
 
+    /// `$XDG_CONFIG_HOME` of this installation (contexts live in `ferry/contexts/`).
+    pub fn config_dir(&self) -> &Path {
+        self.config.path()
+    }
+
     pub fn data_dir(&self) -> &Path {
         self.data.path()
     }

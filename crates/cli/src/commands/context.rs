@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use ferry_core::context::{Context, ContextSettings};
 use ferry_core::RuntimeKind;
 
@@ -75,14 +75,25 @@ pub async fn run(flag: Option<&str>, cmd: ContextCommand) -> Result<u8> {
     Ok(0)
 }
 
+/// The context a `context create` describes, refused when its OCI runtime
+/// binary cannot be found (the runtime-independent checks are the store's).
 fn context_from(a: ContextCreateArgs) -> Result<Context> {
+    // A server context needs no --runtime: --server says it.
+    let runtime: RuntimeKind = match (&a.runtime, &a.server) {
+        (Some(runtime), _) => runtime.parse().map_err(anyhow::Error::msg)?,
+        (None, Some(_)) => RuntimeKind::Server,
+        (None, None) => bail!("--runtime is required (or --server URL for a Ferry server)"),
+    };
+    if let Some(name) = a.oci_runtime.as_ref().filter(|_| runtime == RuntimeKind::Oci) {
+        let inputs = ferry_oci::select::Inputs {
+            context_setting: Some(name.clone()),
+            path: std::env::var_os("PATH"),
+            ..Default::default()
+        };
+        ferry_oci::select::select(&inputs)?;
+    }
     Ok(Context {
-        // A server context needs no --runtime: --server says it.
-        runtime: match (&a.runtime, &a.server) {
-            (Some(runtime), _) => runtime.parse().map_err(anyhow::Error::msg)?,
-            (None, Some(_)) => RuntimeKind::Server,
-            (None, None) => anyhow::bail!("--runtime is required (or --server URL for a Ferry server)"),
-        },
+        runtime,
         name: a.name,
         settings: ContextSettings {
             docker_host: a.docker_host,

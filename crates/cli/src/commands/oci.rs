@@ -16,11 +16,20 @@ use crate::output;
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
     /// Pull an image from its registry into Ferry's image store.
-    Pull { reference: String },
+    Pull {
+        /// The image, e.g. 127.0.0.1:5000/busybox:1.
+        reference: String,
+    },
     /// Push a stored image to a registry (to DEST, default: its own name).
-    Push { source: String, dest: Option<String> },
+    Push {
+        /// The stored image.
+        source: String,
+        /// Where to push it (default: its own name).
+        dest: Option<String>,
+    },
     /// Import a docker-archive (`docker save`) or OCI-archive tarball.
     Import {
+        /// The tarball.
         file: PathBuf,
         /// Name for the image (required when the archive names none).
         #[arg(long)]
@@ -28,11 +37,13 @@ pub enum ImageCommand {
     },
     /// List stored images.
     Ls {
+        /// Output format: table or json.
         #[arg(short, long, value_enum, default_value_t)]
         output: Format,
     },
     /// Remove images (blobs no other image uses are deleted).
     Rm {
+        /// The images to remove.
         #[arg(required = true)]
         references: Vec<String>,
     },
@@ -56,6 +67,7 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
+    /// Output format: table or json.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
 }

@@ -93,11 +93,20 @@ pub fn engine_error(doing: &str, native_id: &str) -> impl FnOnce(bollard::errors
     }
 }
 
-/// The daemon's own words for an error, without bollard's prefix.
+/// The daemon's own words for an error, without bollard's prefix; for a
+/// connection that failed, the system's reason (`Connection refused`)
+/// instead of the HTTP client's "client error (Connect)".
 pub fn message(e: &bollard::errors::Error) -> String {
     match e {
         bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
         bollard::errors::Error::DockerStreamError { error } => error.clone(),
+        bollard::errors::Error::HyperLegacyError { .. } => {
+            let mut root: &dyn std::error::Error = e;
+            while let Some(next) = root.source() {
+                root = next;
+            }
+            format!("cannot connect: {root}")
+        }
         other => other.to_string(),
     }
 }

@@ -165,9 +165,12 @@ pub fn create_body(
     Ok(ContainerCreateBody {
         image: Some(image.to_owned()),
         cmd: Some(cmd),
-        // Ferry's `command` is the program itself: drop a foreign image's
-        // entrypoint, but keep the init entrypoint of images Ferry built.
-        entrypoint: if facts.has_ferry_init { None } else { Some(vec![]) },
+        // As `docker run IMAGE COMMAND…`, the rule of every container runtime:
+        // `command` keeps the image's entrypoint; a `run` script replaces a
+        // foreign image's, but never the init entrypoint of images Ferry built.
+        entrypoint: if facts.has_ferry_init || w.run.is_none() { None } else { Some(vec![]) },
+        // The workload's name, as on the OCI runtime (Docker's default is the container id).
+        hostname: Some(ferry_core::container::hostname(&launch.name)),
         env: Some(env),
         labels: Some(labels),
         exposed_ports: exposed,
@@ -200,6 +203,16 @@ mod tests {
         assert_eq!(b.cmd.unwrap(), ["/bin/sh", "-c", "echo \"$1\"", "t"]);
         assert_eq!(b.entrypoint, Some(vec![]));
         assert_eq!(b.host_config.unwrap().init, Some(true));
+    }
+
+    #[test]
+    fn a_command_keeps_the_image_entrypoint_and_the_hostname_is_the_name() {
+        let l = launch(serde_json::json!({"name": "t", "command": ["hello", "world"]}));
+        let b = create_body(&l, "owner1", "img", &ImageFacts::default(), &[]).unwrap();
+        // As `docker run img hello world`: ENTRYPOINT stays, CMD is replaced.
+        assert_eq!(b.entrypoint, None);
+        assert_eq!(b.cmd.unwrap(), ["hello", "world"]);
+        assert_eq!(b.hostname.as_deref(), Some("svc"));
     }
 
     #[test]

@@ -140,7 +140,8 @@ impl DockerRuntime {
                     .await
                     .map_err(|e| client::failed(format_args!("image {image} after pulling"), &e))?
             }
-            Err(e) => return Err(client::failed(format_args!("inspecting image {image}"), &e)),
+            // The address too: an Engine over TCP that is down is otherwise a bare "cannot connect".
+            Err(e) => return Err(client::failed(format_args!("at {}: inspecting image {image}", self.host), &e)),
         };
         let labels = inspected.config.and_then(|c| c.labels).unwrap_or_default();
         Ok(ImageFacts { has_ferry_init: labels.contains_key(IMAGE_LABEL_INIT) })

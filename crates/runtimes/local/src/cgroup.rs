@@ -92,6 +92,8 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+pub mod oom;
+
 /// Name of the intermediate directory holding all of Ferry's cgroups.
 const FERRY_DIR: &str = "ferry";
 /// CFS period written with every CPU limit (100 ms, the kernel default).
@@ -1211,34 +1213,10 @@ impl Cgroup {
         Ok(s)
     }
 
-    /// Whether the kernel's OOM killer killed a process of this cgroup.
-    ///
-    /// v2: `oom_kill` in `memory.events` is non-zero. v1: `oom_kill` in
-    /// `memory.oom_control` (Linux 4.13+) is non-zero; older kernels have no
-    /// such counter, so the heuristic there is "the limit was hit
-    /// (`memory.failcnt` > 0) and peak usage (`memory.max_usage_in_bytes`)
-    /// reached the limit (within 64 KiB)" — that can also be true of a
-    /// process that survived by reclaiming cache. False without a memory
-    /// controller or on read errors.
+    /// Whether the kernel's OOM killer killed a process of this cgroup, by
+    /// the rule of [`oom`]. False without a memory controller.
     pub fn oom_killed(&self) -> bool {
-        let Some(dir) = self.path(Controller::Memory) else { return false };
-        match self.version {
-            Version::V2 => {
-                read_file(&dir.join("memory.events")).ok().and_then(|s| keyed(&s, "oom_kill")).unwrap_or(0) > 0
-            }
-            Version::V1 => {
-                if let Some(n) = read_file(&dir.join("memory.oom_control")).ok().and_then(|s| keyed(&s, "oom_kill")) {
-                    return n > 0;
-                }
-                let get = |f: &str| read_u64(&dir.join(f)).ok();
-                match (get("memory.failcnt"), get("memory.limit_in_bytes"), get("memory.max_usage_in_bytes")) {
-                    (Some(fails), Some(limit), Some(peak)) => {
-                        fails > 0 && limit < UNLIMITED && peak.saturating_add(64 * 1024) >= limit
-                    }
-                    _ => false,
-                }
-            }
-        }
+        self.path(Controller::Memory).is_some_and(|dir| oom::oom_killed(dir, self.version))
     }
 
     /// Delete the cgroup's directories, retrying briefly (2 s) while they are

@@ -1,9 +1,11 @@
 //! The OCI runtime spec (`config.json`) of a container: the image config
 //! merged with the workload file.
 //!
-//! - args: the workload's `command` (or `sh -c run name`) replaces the image's
-//!   entrypoint and cmd; without either, entrypoint + cmd; `--name=path`
-//!   binding arguments are appended with `pass_io_as: args`.
+//! - args, by the rule of `docker run IMAGE COMMAND…` that every container
+//!   runtime follows: the workload's `command` replaces the image's cmd and
+//!   keeps its entrypoint; `run` (`sh -c script name`) replaces both; without
+//!   either, entrypoint + cmd; `--name=path` binding arguments are appended
+//!   with `pass_io_as: args`.
 //! - env: image env, then the workload's env, then `FERRY_IO_*` and
 //!   `FERRY_WORKLOAD_*` (later wins).
 //! - cwd and user from the image config.
@@ -61,7 +63,11 @@ pub fn process_args(launch: &Launch, image: &ImageConfig, io_args: Vec<String>) 
     let w = &launch.workload;
     let cfg = image.config.clone().unwrap_or_default();
     let mut args = match (&w.command, &w.run) {
-        (Some(cmd), _) if !cmd.is_empty() => cmd.clone(),
+        (Some(cmd), _) if !cmd.is_empty() => {
+            let mut a = cfg.entrypoint.unwrap_or_default();
+            a.extend(cmd.iter().cloned());
+            a
+        }
         (_, Some(script)) => vec!["/bin/sh".into(), "-c".into(), script.clone(), w.name.clone()],
         _ => {
             let mut a = cfg.entrypoint.unwrap_or_default();
@@ -188,11 +194,10 @@ pub fn build_spec(
     }
     let linux = linux.build().map_err(bad)?;
 
-    let hostname: String = launch.name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(63).collect();
     let mut spec = Spec::default();
     spec.set_process(Some(process))
         .set_root(Some(RootBuilder::default().path(rootfs_on_host).readonly(false).build().map_err(bad)?))
-        .set_hostname(Some(if hostname.is_empty() { "ferry".into() } else { hostname }))
+        .set_hostname(Some(ferry_core::container::hostname(&launch.name)))
         .set_mounts(Some(mounts))
         .set_linux(Some(linux));
     Ok(spec)
@@ -267,12 +272,13 @@ mod tests {
     }
 
     #[test]
-    fn command_replaces_entrypoint_and_env_merges() {
+    fn command_follows_the_entrypoint_and_env_merges() {
         let l = launch(serde_json::json!({"name": "t", "command": ["echo", "hi"], "env": {"A": "file", "B": "b"},
             "resources": {"memory": "32Mi", "cpus": 0.5, "pids": 50}}));
         let spec = build_spec(&l, &image(), Path::new("/r"), &[], "ferry-x", &BundleOptions::default()).unwrap();
         let p = spec.process().as_ref().unwrap();
-        assert_eq!(p.args().as_ref().unwrap(), &vec!["echo".to_string(), "hi".into()]);
+        // As `docker run IMAGE echo hi`: the image's entrypoint stays, its cmd goes.
+        assert_eq!(p.args().as_ref().unwrap(), &vec!["/ep".to_string(), "echo".into(), "hi".into()]);
         let env = p.env().as_ref().unwrap();
         assert!(env.contains(&"A=file".to_string()) && env.contains(&"PATH=/bin".to_string()), "{env:?}");
         assert_eq!(p.cwd(), Path::new("/w"));

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use ferry_core::Stats;
+use ferry_local::cgroup::{oom, Version};
 
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 /// v1 reports "no limit" as a huge page-aligned number.
@@ -94,15 +95,14 @@ pub fn stats(dirs: &BTreeMap<String, PathBuf>) -> Option<Stats> {
     Some(s)
 }
 
-/// The kernel's OOM killer killed a process of the container (or, on v1,
-/// the container is waiting under OOM).
+/// Whether the container's memory cgroup saw an out-of-memory kill, by the
+/// rule the local runtime applies too ([`ferry_local::cgroup::oom`]).
 pub fn out_of_memory(dirs: &BTreeMap<String, PathBuf>) -> bool {
-    if let Some(u) = dirs.get("unified") {
-        return read(&u.join("memory.events")).and_then(|t| keyed(&t, "oom_kill")).unwrap_or(0) > 0;
+    match (dirs.get("unified"), dirs.get("memory")) {
+        (Some(unified), _) => oom::oom_killed(unified, Version::V2),
+        (None, Some(memory)) => oom::oom_killed(memory, Version::V1),
+        (None, None) => false,
     }
-    let Some(m) = dirs.get("memory") else { return false };
-    let Some(t) = read(&m.join("memory.oom_control")) else { return false };
-    keyed(&t, "under_oom").unwrap_or(0) > 0 || keyed(&t, "oom_kill").unwrap_or(0) > 0
 }
 
 /// Take the kernel's cgroup migration lock once, off the critical path.

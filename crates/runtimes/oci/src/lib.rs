@@ -197,6 +197,16 @@ impl OciRuntime {
     /// The container of a new workload (not a restore), once the workload
     /// is checked against what this runtime can do.
     async fn write_new_container(&self, launch: &Launch) -> Result<(ContainerDir, OciPlan)> {
+        if !launch.workload.ports.is_empty() && !self.cfg.host_network {
+            // Said in words of its own: the way out is a setting of this runtime.
+            return Err(RuntimeError::NotPossible {
+                operation: "publishing ports",
+                why: "the oci runtime gives each container a private network and does not publish its ports; \
+                      set FERRY_OCI_NETWORK=host to run it in the host's network (its ports are then the host's), \
+                      or use a docker or kubernetes context"
+                    .into(),
+            });
+        }
         self.capabilities().check_workload(RuntimeKind::Oci, &launch.workload)?;
         self.write_container(launch, None, None).await
     }
@@ -353,7 +363,10 @@ impl Runtime for OciRuntime {
         Capabilities {
             pause: true,
             checkpoint: true,
-            ports: false,
+            // In the host's network (FERRY_OCI_NETWORK=host), where they are
+            // the host's; in a private one `write_new_container` refuses them
+            // with that way out, which a plain "not supported" would not say.
+            ports: true,
             gpus: true,
             multi_node: false,
             stats: true,

@@ -1,6 +1,9 @@
 //! Which OCI runtime binary runs a container, and why (seed 001's order):
 //!
-//! 1. `FERRY_OCI_RUNTIME` in the environment, else the context's `oci_runtime`;
+//! 1. `FERRY_OCI_RUNTIME` in the environment, else the context's `oci_runtime`
+//!    (for a workload that requests GPUs it must name a GPU runtime, whose
+//!    file name starts with `nvidia-container-runtime`: runc or crun would
+//!    run it on the CPU without a word);
 //! 2. when the workload requests GPUs: `nvidia-container-runtime` on `PATH`,
 //!    in `/usr/bin` or in `/usr/local/nvidia/toolkit` — and an error if none;
 //! 3. otherwise `crun` if installed, else `runc`.
@@ -33,6 +36,12 @@ impl Selection {
 pub enum SelectError {
     #[error("{source_name} names OCI runtime {name:?}, which was not found (looked on PATH)")]
     ExplicitNotFound { source_name: String, name: String },
+    #[error(
+        "the workload requests GPUs (resources.gpus) but {source_name} names OCI runtime {name:?}, which is not \
+         a GPU runtime: name nvidia-container-runtime there, or unset it to have Ferry find one; \
+         refusing to run it without GPUs"
+    )]
+    ExplicitNotGpu { source_name: String, name: String },
     #[error(
         "the workload requests GPUs (resources.gpus) but no GPU runtime was found: \
          nvidia-container-runtime is not on PATH, in /usr/bin or in /usr/local/nvidia/toolkit. \
@@ -69,12 +78,15 @@ pub fn select(i: &Inputs) -> Result<Selection, SelectError> {
     let explicit = i
         .env_override
         .as_ref()
-        .map(|v| (v, format!("{ENV_OVERRIDE} is set")))
+        .map(|v| (v, ENV_OVERRIDE.to_string()))
         .or_else(|| i.context_setting.as_ref().map(|v| (v, "the context's oci_runtime setting".to_string())));
     if let Some((name, why)) = explicit {
         let binary = find(name, i.path.as_ref())
             .ok_or_else(|| SelectError::ExplicitNotFound { source_name: why.clone(), name: name.clone() })?;
-        return Ok(Selection { binary, reason: format!("{why} ({name})") });
+        if i.wants_gpus && !is_gpu_runtime(&binary) {
+            return Err(SelectError::ExplicitNotGpu { source_name: why, name: name.clone() });
+        }
+        return Ok(Selection { binary, reason: format!("{why} names it ({name})") });
     }
     if i.wants_gpus {
         if let Some(b) = find_on_path(NVIDIA_RUNTIME, i.path.as_ref()) {
@@ -101,6 +113,12 @@ pub fn select(i: &Inputs) -> Result<Selection, SelectError> {
         return Ok(Selection { binary: b, reason: "default: crun is not installed, runc is".into() });
     }
     Err(SelectError::NoRuntime)
+}
+
+/// Whether `binary` is the NVIDIA runtime (or one of its variants, such as
+/// `nvidia-container-runtime.cdi`): the only runtimes that give a container GPUs.
+fn is_gpu_runtime(binary: &Path) -> bool {
+    binary.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(NVIDIA_RUNTIME))
 }
 
 /// A name with a slash is a path; otherwise it is looked up on PATH.
@@ -167,6 +185,28 @@ mod tests {
         assert!(s.reason.contains(ENV_OVERRIDE), "{}", s.reason);
         i.env_override = Some("youki".into());
         assert!(matches!(select(&i), Err(SelectError::ExplicitNotFound { .. })));
+    }
+
+    #[test]
+    fn gpus_with_an_explicit_runtime_need_it_to_be_a_gpu_runtime() {
+        let d = bin_dir(&["runc", "crun", NVIDIA_RUNTIME]);
+        let mut i = inputs(&d);
+        i.wants_gpus = true;
+        i.context_setting = Some("runc".into());
+        let e = select(&i).unwrap_err();
+        assert!(matches!(&e, SelectError::ExplicitNotGpu { name, .. } if name == "runc"), "{e:?}");
+        assert!(e.to_string().contains("context's oci_runtime") && e.to_string().contains("requests GPUs"), "{e}");
+        i.env_override = Some("crun".into());
+        assert!(matches!(select(&i), Err(SelectError::ExplicitNotGpu { name, .. }) if name == "crun"));
+        // Naming the GPU runtime, by name or by path, is fine.
+        i.env_override = Some(NVIDIA_RUNTIME.into());
+        assert_eq!(select(&i).unwrap().name(), NVIDIA_RUNTIME);
+        i.env_override = Some(d.path().join(NVIDIA_RUNTIME).to_string_lossy().into_owned());
+        assert_eq!(select(&i).unwrap().name(), NVIDIA_RUNTIME);
+        // Without GPUs an explicit runc is just runc.
+        i.wants_gpus = false;
+        i.env_override = None;
+        assert_eq!(select(&i).unwrap().name(), "runc");
     }
 
     #[test]

@@ -246,8 +246,12 @@ impl Executor {
         }
         let out = child.wait_with_output().await.map_err(|e| SlurmError::Io(format!("{program} failed"), e))?;
         let out = Output { code: out.status.code(), stdout: out.stdout, stderr: out.stderr };
-        if self.is_remote() && out.code == Some(255) {
-            return Err(SlurmError::Ssh(format!("ssh to {} failed: {}", self.describe(program), out.stderr_text())));
+        if let (Transport::Ssh { target, .. }, Some(255)) = (&self.transport, out.code) {
+            return Err(SlurmError::Ssh(format!(
+                "cannot reach {} over ssh (to run {program} there): {}",
+                target.destination(),
+                out.stderr_text()
+            )));
         }
         Ok(out)
     }
@@ -318,6 +322,22 @@ mod tests {
         for bad in ["-oProxyCommand=x", "a@", "a b@h", "h:port", "u@h;rm", ""] {
             assert!(SshTarget::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    /// The error names the host it could not reach and what for, in words.
+    #[tokio::test]
+    async fn an_unreachable_login_node_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let ex = Executor::new(Transport::Ssh {
+            // Port 1 on the loopback: refused at once, no network needed.
+            target: SshTarget::parse("nobody@127.0.0.1:1").unwrap(),
+            control_dir: dir.path().join("ssh"),
+            config: None,
+            password: None,
+        });
+        let e = ex.run(&["sbatch".into(), "--version".into()], None).await.unwrap_err().to_string();
+        assert!(e.starts_with("cannot reach nobody@127.0.0.1 over ssh (to run sbatch there): "), "{e}");
+        assert!(e.contains("port 1") && !e.ends_with('\n'), "{e}");
     }
 
     #[tokio::test]
