@@ -173,6 +173,7 @@ pub struct ServerArgs {
 /// `--output` alone, for listing commands.
 #[derive(Debug, Args)]
 pub struct OutputArgs {
+    /// Output format.
     #[arg(short, long, value_enum, default_value_t)]
     pub output: Format,
 }
@@ -194,25 +195,32 @@ pub enum AdminCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum TenantCommand {
+    /// Create a tenant.
     Create {
+        /// The tenant's name.
         name: String,
         /// Fair-share weight.
         #[arg(long, default_value_t = 1)]
         weight: u64,
     },
+    /// List the tenants.
     Ls(OutputArgs),
 }
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
+    /// Create a user in a tenant.
     Create {
+        /// The user's name.
         name: String,
+        /// The tenant the user belongs to.
         #[arg(long)]
         tenant: String,
         /// admin, member or viewer.
         #[arg(long)]
         role: String,
     },
+    /// List the users.
     Ls(OutputArgs),
 }
 
@@ -220,23 +228,29 @@ pub enum UserCommand {
 pub enum TokenCommand {
     /// Create a token for USER and print it (it is not shown again).
     Create {
+        /// The user the token acts as.
         user: String,
     },
+    /// List the tokens (ids and owners; never the secrets).
     Ls(OutputArgs),
     /// Revoke the token with this id (`ferry admin token ls`).
     Revoke {
+        /// The token's id.
         id: String,
     },
 }
 
 #[derive(Debug, Args)]
 pub struct QuotaArgs {
+    /// The tenant whose quota is set.
     pub tenant: String,
+    /// CPUs its running jobs may use at once.
     #[arg(long)]
     pub cpus: Option<f64>,
     /// Bytes, or a quantity like 64Gi.
     #[arg(long)]
     pub memory: Option<ferry_spec::Quantity>,
+    /// GPUs its running jobs may use at once.
     #[arg(long)]
     pub gpus: Option<u64>,
     /// Jobs running at once.
