@@ -154,6 +154,9 @@ build:
     assert_eq!(lines[1], r#"it's "quoted" $HOME ran"#, "{text}");
     assert!(lines[2].starts_with("/ferry/init -- /bin/sh -c"), "the init must be PID 1: {text}");
     assert!(!text.contains(".git"), ".git must not be in the image: {text}");
+    // Leave nothing behind: the container and the image.
+    env.ok(&["rm", "e2e"]);
+    remove_local_image(&image);
 }
 
 /// A failing setup step fails the build naming the step and showing its output.
