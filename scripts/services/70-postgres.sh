@@ -2,6 +2,11 @@
 # of `ferry server --database postgres://…`. Its own cluster, started with
 # pg_ctl (no systemd), a role and a database for the tests; exports
 # FERRY_TEST_POSTGRES_URL, which those tests read.
+# Set FERRY_SKIP_POSTGRES_TESTS=1 to skip those tests knowingly instead.
+if [ -n "${FERRY_SKIP_POSTGRES_TESTS:-}" ]; then
+    log "FERRY_SKIP_POSTGRES_TESTS is set: not starting PostgreSQL"
+    return 0
+fi
 apt_install postgresql
 FERRY_PG_PORT=${FERRY_PG_PORT:-55432}
 FERRY_PG_DIR=/var/lib/ferry-test-postgres
