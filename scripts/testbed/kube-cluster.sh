@@ -387,6 +387,11 @@ up() {
     wait_for "the node $NODE" 120 node_ready || fail_with_log "the kubelet (node Ready)" kubelet
 
     kubectl_admin apply -f "$KUBE_ETC/rbac.yaml" >/dev/null
+    # `edit` is an aggregated role: the controller manager fills in its rules a few seconds
+    # after it starts; until then the test user may do nothing.
+    wait_for "the test user's rights (the aggregated edit role)" 60 \
+        kubectl_admin auth can-i create jobs.batch --as ferry-test-user -n ferry-test \
+        || fail_with_log "the aggregated edit role" controller-manager
     local token
     token=$(kubectl_admin -n ferry-test create token ferry-test-token --duration 24h)
     kubeconfig "$KUBE_ETC/token.kubeconfig" ferry-test-token "{token: $token}" ferry-test
