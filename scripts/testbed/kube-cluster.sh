@@ -380,7 +380,8 @@ up() {
 
     ip addr replace "$NODE_IP/32" dev lo
     start containerd containerd --config "$KUBE_ETC/containerd.toml"
-    wait_for containerd 30 test -S "$CONTAINERD_SOCK" || fail_with_log containerd containerd
+    # Its answer, not the socket file: a containerd that was killed leaves a stale one.
+    wait_for containerd 30 ctr --address "$CONTAINERD_SOCK" version || fail_with_log containerd containerd
     start kubelet "$KUBE_BIN/kubelet" --config "$KUBE_ETC/kubelet.yaml" \
         --kubeconfig "$KUBE_ETC/kubelet.kubeconfig" --hostname-override "$NODE" --node-ip "$NODE_IP" \
         --root-dir "$KUBE_VAR/kubelet" --cert-dir "$KUBE_PKI/kubelet-certs" --v 1
