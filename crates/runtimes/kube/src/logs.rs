@@ -3,9 +3,9 @@
 //! Following streams every run of the container as it starts (a Job's retries,
 //! a Deployment's replacement pods, a container the kubelet restarts), found
 //! with a watch on the workload's pods and its Job or Deployment. The stream
-//! ends once the workload is in a terminal state and every started run was read. stdout and stderr arrive
-//! merged (the kubelet keeps one log per container), so every line is
-//! reported as stdout.
+//! ends once the workload is in a terminal state and every started run was
+//! read. stdout and stderr arrive merged (the kubelet keeps one log per
+//! container), so every line is reported as stdout.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use ferry_core::{LogLine, LogSource, RuntimeError};
 use futures::channel::mpsc;
 use futures::io::AsyncBufReadExt;
 use futures::{SinkExt, StreamExt};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ContainerStatus, Pod};
 use kube::api::{ListParams, LogParams, WatchParams};
 use kube::Api;
 
@@ -29,14 +29,14 @@ const WATCH_TIMEOUT_SECS: u32 = 60;
 
 type Tx = mpsc::Sender<Result<LogLine, RuntimeError>>;
 
+/// The status of the pod's workload container, once the kubelet reports one.
+fn main_status(p: &Pod) -> Option<&ContainerStatus> {
+    p.status.as_ref()?.container_statuses.as_ref()?.iter().find(|c| c.name == CONTAINER)
+}
+
 /// Has the main container started (so the kubelet has a log for it)?
 pub(crate) fn started(p: &Pod) -> bool {
-    p.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.name == CONTAINER))
-        .and_then(|c| c.state.as_ref())
-        .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+    main_status(p).and_then(|c| c.state.as_ref()).is_some_and(|s| s.running.is_some() || s.terminated.is_some())
 }
 
 /// Pods of the workload, oldest first.
@@ -115,11 +115,7 @@ pub(crate) async fn read(rt: &KubeRuntime, target: &Target, tail: Option<usize>,
 /// The container's restart count: with the pod's name, it names one run of the
 /// container, whose log the kubelet serves while it is the current one.
 fn restarts(p: &Pod) -> i32 {
-    p.status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|cs| cs.iter().find(|c| c.name == CONTAINER))
-        .map_or(0, |c| c.restart_count)
+    main_status(p).map_or(0, |c| c.restart_count)
 }
 
 fn run_of(p: &Pod) -> (String, i32) {
@@ -163,7 +159,7 @@ pub(crate) async fn follow(rt: &KubeRuntime, target: &Target, tail: Option<usize
         if status.is_terminal() {
             // Read what is left, then once more for a run that started meanwhile.
             while let Some(done) = readers.join_next().await {
-                done.map_err(|e| KubeError::Backend(format!("log reader: {e}")))??;
+                reader_ended(done)?;
             }
             let (again, _) = pods(&pods_api, &selector).await?;
             if again.iter().any(|p| started(p) && !seen.contains(&run_of(p))) {
@@ -177,11 +173,14 @@ pub(crate) async fn follow(rt: &KubeRuntime, target: &Target, tail: Option<usize
         // A change of the pods or the object, or the end of a run (perhaps restarted).
         tokio::select! {
             changed = wait_for_change(rt, target, &pods_rv, &object_rv) => changed?,
-            Some(done) = readers.join_next(), if !readers.is_empty() => {
-                done.map_err(|e| KubeError::Backend(format!("log reader: {e}")))??;
-            }
+            Some(done) = readers.join_next(), if !readers.is_empty() => reader_ended(done)?,
         }
     }
+}
+
+/// A log reader's end: its own error, or a panic of its task, becomes the stream's.
+fn reader_ended(done: Result<Result<(), KubeError>, tokio::task::JoinError>) -> Result<(), KubeError> {
+    done.map_err(|e| KubeError::Backend(format!("log reader: {e}")))?
 }
 
 /// One run's log; a pod deleted before its log could be opened has nothing more to say.
